@@ -1,0 +1,111 @@
+"""The hard ops' specs: exact forward, jump height, offset to the jump, and relaxed forward.
+
+| op     | forward                               | jump J | offset r                        |
+|--------|---------------------------------------|--------|---------------------------------|
+| step   | 1 where x > 0, else 0                 | 1      | x                               |
+| sign   | +1 where x >= 0, else −1              | 2      | x                               |
+| round  | torch.round (half to even)            | 1      | x − (floor(x) + 1/2)            |
+| argmax | one-hot of the first maximum on dim   | —      | —                               |
+
+NaN in gives NaN out; ±inf give the limits. Forwards are computed in the input's dtype, exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import torch
+
+from surrogate.estimators.argmax import one_hot_argmax
+from surrogate.estimators.base import upcast
+
+
+class ScalarOp:
+    """An elementwise op that jumps by ``jump`` where ``offset(x)`` crosses 0."""
+
+    name: ClassVar[str]
+    jump: ClassVar[float]
+
+    def hard(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def offset(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def lift(self, x: torch.Tensor, primitive) -> torch.Tensor:
+        """The relaxed forward, given the bump's integral P."""
+        raise NotImplementedError
+
+    def relax(self, x: torch.Tensor, est) -> torch.Tensor:
+        return self.lift(upcast(x), est.primitive).to(x.dtype)
+
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return hash(type(self))
+
+
+class StepOp(ScalarOp):
+    """step(x) = 1 where x > 0 else 0 (H(0) = 0); relaxed: P(x)."""
+
+    name, jump = "step", 1.0
+
+    def hard(self, x):
+        return torch.where(x > 0, 1.0, torch.where(x <= 0, 0.0, x))
+
+    def lift(self, x, primitive):
+        return primitive(x)
+
+
+class SignOp(ScalarOp):
+    """sign(x) = +1 where x >= 0 else −1 (never 0, unlike torch.sign); relaxed: 2·P(x) − 1."""
+
+    name, jump = "sign", 2.0
+
+    def hard(self, x):
+        return torch.where(x >= 0, 1.0, torch.where(x < 0, -1.0, x))
+
+    def lift(self, x, primitive):
+        return 2 * primitive(x) - 1
+
+
+class RoundOp(ScalarOp):
+    """round(x) = torch.round(x), half to even; relaxed: floor(x) + P(r).
+
+    The offset r = x − (floor(x) + 1/2) is the signed distance to the nearest rounding boundary;
+    it is ±inf at ±inf, so bounded bumps give 0 there.
+    """
+
+    name, jump = "round", 1.0
+
+    def hard(self, x):
+        return torch.round(x)
+
+    def offset(self, x):
+        return torch.where(x.isinf(), x, x - x.floor() - 0.5)
+
+    def lift(self, x, primitive):
+        return x.floor() + primitive(self.offset(x))
+
+
+@dataclasses.dataclass(frozen=True)
+class ArgmaxOp:
+    """argmax(x) = one-hot of the first maximum along ``dim``; relaxed: the estimator's smooth map.
+
+    ``training`` selects sampling (``gumbel``, ``reinmax``) or the plain argmax.
+    """
+
+    dim: int = -1
+    training: bool = True
+    name: ClassVar[str] = "argmax"
+
+    def hard(self, x):
+        return one_hot_argmax(x, self.dim)[0]
+
+    def relax(self, x, est):
+        return est.smooth(upcast(x), self.dim).to(x.dtype)
+
+
+STEP, SIGN, ROUND = StepOp(), SignOp(), RoundOp()
