@@ -1,7 +1,7 @@
-"""Hard ops as functions: the exact forward of ``surrogate.hardops``, the chosen estimator's backward.
+"""Hard ops as functions: the exact forward of ``surrogate.hardops``, the estimator's backward.
 
-Every op runs through one ``autograd.Function``: the estimator's ``forward`` gives the output and the
-tensors to save, its ``grad`` gives the backward. ``estimator`` is a name from
+Every op runs through one ``autograd.Function``: the estimator's ``forward`` gives the output and
+the tensors to save, its ``grad`` gives the backward. ``estimator`` is a name from
 ``surrogate.available(op)``, an object from ``surrogate.estimator(...)``, or (scalar ops) a callable
 bump p; keyword parameters configure a name, e.g. ``step(x, "sigmoid", beta=8.0)``.
 """
@@ -78,8 +78,9 @@ def argmax(
     **params: Any,
 ) -> torch.Tensor:
     """One-hot of ``torch.argmax(x, dim)`` in x's dtype (first index on ties), with the estimator's
-    backward. ``gumbel`` and ``reinmax`` sample while ``training`` (as in ``F.dropout``) and take the
-    plain argmax otherwise. ``relaxed=True`` replaces the forward by the smooth map (softmax(x/τ)).
+    backward. ``gumbel`` and ``reinmax`` sample while ``training`` (as in ``F.dropout``) and take
+    the plain argmax otherwise. ``relaxed=True`` replaces the forward by the smooth map
+    (softmax(x/τ) for softmax).
     """
     est = resolve("argmax", estimator, params, relaxed)
     return apply(ArgmaxOp(dim, training), x, est, relaxed)

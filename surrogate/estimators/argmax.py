@@ -47,7 +47,10 @@ def softmax_jvp(p: torch.Tensor, g: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def sparsemax(z: torch.Tensor, dim: int) -> torch.Tensor:
-    """Euclidean projection of ``z`` onto the simplex (Martins & Astudillo 2016, arXiv:1602.02068)."""
+    """Euclidean projection of ``z`` onto the simplex along ``dim``.
+
+    Martins & Astudillo 2016, arXiv:1602.02068.
+    """
     n = z.shape[dim]
     zs = z.sort(dim, descending=True).values
     cumsum = zs.cumsum(dim)
@@ -133,8 +136,9 @@ class ReinMax(Estimator):
 @register
 @dataclasses.dataclass(frozen=True, repr=False)
 class Sparsemax(Estimator):
-    """``sparsemax``: backward is the Jacobian of sparsemax(x/τ): (g − mean_S(g))/τ on its support S,
-    0 off it; relaxed forward sparsemax(x/τ) (Martins & Astudillo 2016, arXiv:1602.02068)."""
+    """``sparsemax``: backward is the Jacobian of sparsemax(x/τ), (g − mean_S(g))/τ on its support S
+    and 0 off it; relaxed forward sparsemax(x/τ). Martins & Astudillo 2016, arXiv:1602.02068.
+    """
 
     name = "sparsemax"
     ops = ARGMAX_OPS

@@ -158,9 +158,8 @@ def resolve(op: str, spec: str | Estimator | Any, params: dict, relaxed: bool = 
     _check_op(op)
     est = estimator(spec, **params)
     if op not in est.ops:
-        raise ValueError(
-            f"estimator {est.name!r} does not apply to {op}; choose one of: {', '.join(available(op))}"
-        )
+        choices = ", ".join(available(op))
+        raise ValueError(f"estimator {est.name!r} does not apply to {op}; choose one of: {choices}")
     if relaxed and not est.relaxable(op):
         smooth = [n for n in available(op) if _REGISTRY[n]().relaxable(op)]
         raise ValueError(
