@@ -65,6 +65,7 @@ class Estimator:
 
     name: ClassVar[str]
     ops: ClassVar[frozenset[str]]
+    param_names: ClassVar[tuple[str, ...]] = ()  # set by `register`
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -95,6 +96,7 @@ def register(cls: type[Estimator]) -> type[Estimator]:
     """Class decorator: make ``cls`` available by its ``name``."""
     if cls.name in _REGISTRY:
         raise ValueError(f"an estimator named {cls.name!r} is already registered")
+    cls.param_names = tuple(f.name for f in dataclasses.fields(cls))
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -122,12 +124,11 @@ def _lookup(name: str) -> type[Estimator]:
     return _REGISTRY[name]
 
 
-def _check_names(cls: type[Estimator], params: dict) -> None:
-    known = [f.name for f in dataclasses.fields(cls)]
+def _check_names(name: str, known: tuple[str, ...], params: dict) -> None:
     unknown = sorted(set(params) - set(known))
     if unknown:
         takes = f"takes {', '.join(known)}" if known else "takes no parameters"
-        raise ValueError(f"{cls.name}: unknown parameter {unknown[0]!r}; {cls.name} {takes}")
+        raise ValueError(f"{name}: unknown parameter {unknown[0]!r}; {name} {takes}")
 
 
 def estimator(spec: str | Estimator | Any = "ste", /, **params: Any) -> Estimator:
@@ -137,11 +138,11 @@ def estimator(spec: str | Estimator | Any = "ste", /, **params: Any) -> Estimato
     becomes a custom bump (see :class:`surrogate.estimators.bumps.Custom`).
     """
     if isinstance(spec, Estimator):
-        _check_names(type(spec), params)
+        _check_names(spec.name, tuple(f.name for f in dataclasses.fields(spec)), params)
         return dataclasses.replace(spec, **params) if params else spec
     if isinstance(spec, str):
         cls = _lookup(spec)
-        _check_names(cls, params)
+        _check_names(spec, cls.param_names, params)
         return cls(**params)
     if callable(spec):
         from surrogate.estimators.bumps import Custom
