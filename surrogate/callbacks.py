@@ -1,0 +1,82 @@
+"""Lightning callbacks: per-epoch curves that survive a resume, and crash-safe checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path``: readers see the old file or the new, never half."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class AtomicCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that writes to a temporary file and renames it into place, so a run
+    killed while saving keeps its previous ``last.ckpt``."""
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        tmp = str(Path(filepath).with_name(f".{Path(filepath).name}.tmp"))
+        super()._save_checkpoint(trainer, tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, filepath)
+        trainer.strategy.barrier()
+
+
+class CurveRecorder(pl.Callback):
+    """Per-epoch ``val_acc`` and ``train_loss``, training wall time, and the step count.
+
+    Recorded when validation ends, before the checkpoint callbacks save, so the state saved in a
+    checkpoint includes its own epoch and a resumed run continues its curves. Rank 0 also writes
+    the state to ``path`` (so the launching process can read it back after ``ddp_spawn``).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.val_acc: list[float] = []
+        self.train_loss: list[float] = []
+        self.wall_seconds = 0.0
+        self._losses: list[float] = []
+        self._since = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._losses = []
+        self._since = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._losses.append(float(outputs["loss"]))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        now = time.perf_counter()
+        self.val_acc.append(float(trainer.callback_metrics["val/acc"]))
+        self.train_loss.append(sum(self._losses) / max(1, len(self._losses)))
+        self.wall_seconds += now - self._since
+        self._since = now
+        if trainer.is_global_zero:
+            write_json_atomic(self.path, self.state_dict() | {"steps": trainer.global_step})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "val_acc": self.val_acc,
+            "train_loss": self.train_loss,
+            "wall_seconds": self.wall_seconds,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.val_acc = list(state["val_acc"])
+        self.train_loss = list(state["train_loss"])
+        self.wall_seconds = float(state["wall_seconds"])

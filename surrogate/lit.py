@@ -1,0 +1,102 @@
+"""The LightningModule: a ``HardCNN`` classifier trained with cross-entropy.
+
+Every constructor argument is a plain value (dicts, numbers, strings), so ``save_hyperparameters``
+stores no modules or partials and a checkpoint loads without this project's config layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from surrogate.config import estimators_from_config
+from surrogate.model import HardCNN
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+SCHEDULERS = ("cosine", "none")
+
+
+def check_optimization(optimizer: dict[str, Any], scheduler: dict[str, Any]) -> None:
+    if optimizer["name"] not in OPTIMIZERS:
+        raise ValueError(
+            f"model.optimizer.name: unknown {optimizer['name']!r}; choose one of: "
+            f"{', '.join(OPTIMIZERS)}"
+        )
+    if scheduler["name"] not in SCHEDULERS:
+        raise ValueError(
+            f"model.scheduler.name: unknown {scheduler['name']!r}; choose one of: "
+            f"{', '.join(SCHEDULERS)}"
+        )
+    if not optimizer["lr"] > 0:
+        raise ValueError(f"model.optimizer.lr must be > 0, got {optimizer['lr']!r}")
+
+
+class HardNetClassifier(pl.LightningModule):
+    """Classifier whose hard ops take their backward from ``ops`` (see ``surrogate.config``).
+
+    ``seed`` seeds the global RNG at the start of every training epoch from (seed, epoch, rank),
+    so stochastic estimators draw the same noise whether or not the run was resumed.
+    """
+
+    def __init__(
+        self,
+        ops: dict[str, dict[str, Any]],
+        net: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any],
+        in_channels: int = 1,
+        num_classes: int = 10,
+        seed: int = 0,
+    ):
+        super().__init__()
+        check_optimization(optimizer, scheduler)
+        self.save_hyperparameters()
+        self.net = HardCNN(estimators_from_config(ops), in_channels, num_classes, **net)
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def on_train_epoch_start(self) -> None:
+        torch.manual_seed(
+            (self.hparams.seed * 1_000_003 + self.current_epoch) * 64 + self.global_rank
+        )
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        self.val_acc(logits, y)
+        self.log("val/loss", F.cross_entropy(logits, y), on_epoch=True, sync_dist=True)
+        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        self.test_acc(self(x), y)
+        self.log("test/acc", self.test_acc, on_epoch=True)
+
+    def configure_optimizers(self):
+        opt = dict(self.hparams.optimizer)
+        cls = OPTIMIZERS[opt.pop("name")]
+        if cls is not torch.optim.SGD:
+            opt.pop("momentum", None)
+        optimizer = cls(self.parameters(), **opt)
+        if self.hparams.scheduler["name"] == "none":
+            return optimizer
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, self.trainer.max_epochs)
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": schedule, "interval": "epoch"},
+        }

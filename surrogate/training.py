@@ -1,0 +1,104 @@
+"""One training run from a plain config dict: fit, test the best checkpoint, write metrics.json.
+
+The dict has the shape of ``configs/train.yaml`` once resolved (``seed``, ``op``, ``model``,
+``data``, ``trainer``, ``logger``, ``callbacks``, ``ckpt_path``). No Hydra here: ``train.py`` turns
+the Hydra config into this dict.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.loggers import CSVLogger
+
+from surrogate.callbacks import AtomicCheckpoint, CurveRecorder, write_json_atomic
+from surrogate.config import describe, estimators_from_config
+from surrogate.data import ImageDataModule, check_files
+from surrogate.lit import HardNetClassifier, check_optimization
+from surrogate.model import HardCNN
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Refuse a bad config before any data is loaded: estimators, model shape, optimizer, files."""
+    estimators = estimators_from_config(config["op"])
+    model = dict(config["model"])
+    check_optimization(model.pop("optimizer"), model.pop("scheduler"))
+    HardCNN(estimators, **model)
+    data = config["data"]
+    check_files(data["name"], data["root"], data["download"])
+    ckpt = config.get("ckpt_path")
+    if ckpt is not None and not Path(ckpt).is_file():
+        raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt}")
+
+
+def build(config: dict[str, Any], output_dir: Path):
+    """The data module, the LightningModule and the Trainer that ``config`` describes."""
+    data = ImageDataModule(**config["data"], shuffle_seed=config["seed"])
+    net = dict(config["model"])
+    optimizer, scheduler = net.pop("optimizer"), net.pop("scheduler")
+    module = HardNetClassifier(
+        ops=config["op"],
+        net=net,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        in_channels=data.spec.in_channels,
+        num_classes=data.spec.num_classes,
+        seed=config["seed"],
+    )
+    callbacks = config["callbacks"]
+    checkpoint = AtomicCheckpoint(
+        dirpath=output_dir / "checkpoints",
+        filename="best",
+        monitor=callbacks["monitor"],
+        mode=callbacks["mode"],
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    curves = CurveRecorder(output_dir / "curves.json")
+    refresh = callbacks["progress_refresh_rate"]
+    extra = [TQDMProgressBar(refresh_rate=refresh)] if refresh > 0 else []
+    logger = CSVLogger(output_dir, name="csv", version="") if config["logger"]["csv"] else False
+    trainer = pl.Trainer(
+        **config["trainer"],
+        default_root_dir=output_dir,
+        logger=logger,
+        callbacks=[curves, checkpoint, *extra],
+        enable_progress_bar=refresh > 0,
+    )
+    return data, module, trainer, checkpoint
+
+
+def run(config: dict[str, Any], output_dir: str | Path, preset: str | None = None) -> dict:
+    """Fit, test the best checkpoint, and write ``metrics.json`` to ``output_dir``; return it."""
+    start = time.perf_counter()
+    validate(config)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(config["seed"], workers=True, verbose=False)
+    data, module, trainer, checkpoint = build(config, output_dir)
+    trainer.fit(module, datamodule=data, ckpt_path=config.get("ckpt_path"))
+    tested = trainer.test(module, datamodule=data, ckpt_path="best", verbose=False)
+    curves = json.loads((output_dir / "curves.json").read_text())
+    metrics = {
+        "op": preset,
+        "estimators": describe(estimators_from_config(config["op"])),
+        "seed": config["seed"],
+        "data": config["data"]["name"],
+        "test_acc": tested[0]["test/acc"],
+        "best_val_acc": max(curves["val_acc"]),
+        "epochs": len(curves["val_acc"]),
+        "steps": curves["steps"],
+        "wall_seconds": round(time.perf_counter() - start, 3),
+        "train_seconds": round(curves["wall_seconds"], 3),
+        "val_acc": curves["val_acc"],
+        "train_loss": curves["train_loss"],
+        "best_checkpoint": str(checkpoint.best_model_path),
+    }
+    write_json_atomic(output_dir / "metrics.json", metrics)
+    return metrics
