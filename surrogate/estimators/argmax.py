@@ -41,6 +41,25 @@ def gumbel_like(x: torch.Tensor) -> torch.Tensor:
     return -torch.log(-torch.log(u))
 
 
+def limit_rows(z: torch.Tensor, dim: int) -> torch.Tensor:
+    """``z`` with each row whose maximum is ±inf set to 0 at its first maximum and −inf elsewhere.
+
+    Softmax and sparsemax of such a row are then its one-hot, the limit of one logit growing
+    without bound, with Jacobian 0, instead of NaN (inf − inf). Other rows, NaN ones included,
+    are left as they are.
+    """
+    if z.numel() == 0:
+        return z
+    index = argmax_index(z, dim)
+    limit = torch.full_like(z, float("-inf")).scatter_(dim, index, 0.0)
+    return torch.where(z.amax(dim, keepdim=True).isinf(), limit, z)
+
+
+def stable_softmax(z: torch.Tensor, dim: int) -> torch.Tensor:
+    """``torch.softmax`` with rows holding ±inf taken at their limit (see ``limit_rows``)."""
+    return torch.softmax(limit_rows(z, dim), dim)
+
+
 def softmax_jvp(p: torch.Tensor, g: torch.Tensor, dim: int) -> torch.Tensor:
     """J(p)·g = p ⊙ (g − ⟨p, g⟩) along ``dim``."""
     return p * (g - (p * g).sum(dim, keepdim=True))
@@ -52,6 +71,9 @@ def sparsemax(z: torch.Tensor, dim: int) -> torch.Tensor:
     Martins & Astudillo 2016, arXiv:1602.02068.
     """
     n = z.shape[dim]
+    if n == 0:
+        return z.clone()
+    z = limit_rows(z, dim)
     zs = z.sort(dim, descending=True).values
     cumsum = zs.cumsum(dim)
     shape = [1] * z.dim()
@@ -78,7 +100,7 @@ class Softmax(Estimator):
         return True
 
     def smooth(self, x, dim):
-        return torch.softmax(x / self.tau, dim)
+        return stable_softmax(x / self.tau, dim)
 
     def grad(self, op, g, z):
         p = self.smooth(upcast(z), op.dim)
@@ -128,8 +150,8 @@ class ReinMax(Estimator):
 
     def grad(self, op, g, x, index):
         x = upcast(x)
-        pi0 = torch.softmax(x, op.dim)
-        pi1 = (one_hot(index, x, op.dim) + torch.softmax(x / self.tau, op.dim)) / 2
+        pi0 = stable_softmax(x, op.dim)
+        pi1 = (one_hot(index, x, op.dim) + stable_softmax(x / self.tau, op.dim)) / 2
         return (2 * softmax_jvp(pi1, g, op.dim) - softmax_jvp(pi0, g, op.dim) / 2).to(g.dtype)
 
 
