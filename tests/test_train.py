@@ -1,0 +1,196 @@
+"""The training loop: every op preset composes and trains, bad input fails early, runs are
+reproducible and resumable, and the IDX loaders read both folder layouts."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from train_helpers import FAST, ROOT, compose_config, train_cli, write_idx, write_tiny_mnist
+
+from surrogate.data import load_splits, read_idx
+from surrogate.training import run
+
+PRESETS = sorted(p.stem for p in (ROOT / "configs" / "op").glob("*.yaml"))
+VOLATILE = {"wall_seconds", "train_seconds", "best_checkpoint"}
+
+
+def test_every_issue_preset_exists():
+    assert set(PRESETS) >= {
+        "none", "ste", "clipped_ste", "sigmoid", "fast_sigmoid", "atan", "tanh", "triangle",
+        "gaussian", "exponential", "swish", "relaxed", "gumbel", "reinmax", "sparsemax",
+        "perturbed",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_op_preset_trains_a_few_steps(preset, tmp_path):
+    config = compose_config([f"op={preset}", *FAST], tmp_path)
+    metrics = run(config, tmp_path, preset=preset)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == metrics
+    assert saved["op"] == preset and saved["epochs"] == 1 and saved["steps"] == 3
+    assert (
+        0.0 <= saved["test_acc"] <= 1.0 and len(saved["val_acc"]) == len(saved["train_loss"]) == 1
+    )
+    for op in ("step", "sign", "round", "argmax"):
+        assert saved["estimators"][op]["name"] == config["op"][op]["name"]
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
+    assert (tmp_path / "csv" / "metrics.csv").is_file()
+
+
+def test_one_override_changes_one_thing(tmp_path):
+    config = compose_config(["op=atan", "op.argmax.name=gumbel", "op.step.alpha=4"], tmp_path)
+    assert config["op"]["argmax"]["name"] == "gumbel"
+    assert config["op"]["step"] == {**config["op"]["sign"], "alpha": 4.0}
+    metrics = run(compose_config(["op=sigmoid", "op.step.beta=8", *FAST], tmp_path), tmp_path, "x")
+    assert metrics["estimators"]["step"] == {"name": "sigmoid", "beta": 8.0, "relaxed": False}
+    assert metrics["estimators"]["sign"] == {"name": "sigmoid", "beta": 4.0, "relaxed": False}
+
+
+def test_checkpoint_hyperparameters_are_plain_values(tmp_path):
+    run(compose_config(["op=gumbel", *FAST], tmp_path), tmp_path, "gumbel")
+    for name in ("last.ckpt", "best.ckpt"):  # weights_only refuses anything but plain values
+        ckpt = torch.load(tmp_path / "checkpoints" / name, weights_only=True)
+        assert ckpt["hyper_parameters"]["ops"]["argmax"]["name"] == "gumbel"
+
+
+def _same_numbers(a: dict, b: dict) -> None:
+    assert {k: v for k, v in a.items() if k not in VOLATILE} == {
+        k: v for k, v in b.items() if k not in VOLATILE
+    }
+
+
+def test_same_seed_same_metrics_and_seed_zero_is_honoured(tmp_path):
+    overrides = ["op=gumbel", "seed=0", "trainer.max_epochs=2", "trainer.limit_train_batches=4"]
+    overrides += ["callbacks.progress_refresh_rate=0"]
+    first = run(compose_config(overrides, tmp_path / "a"), tmp_path / "a", "gumbel")
+    second = run(compose_config(overrides, tmp_path / "b"), tmp_path / "b", "gumbel")
+    _same_numbers(first, second)
+    assert first["seed"] == 0
+    other = run(compose_config([*overrides, "seed=1"], tmp_path / "c"), tmp_path / "c", "gumbel")
+    assert other["train_loss"] != first["train_loss"]
+
+
+def test_idx_reader_round_trips_gzipped_and_plain(tmp_path):
+    array = np.arange(2 * 3 * 4).reshape(2, 3, 4) % 256
+    for name in ("a-idx3-ubyte", "a-idx3-ubyte.gz"):
+        write_idx(tmp_path / name, array)
+        assert np.array_equal(read_idx(tmp_path / name), array)
+
+
+@pytest.mark.parametrize("layout", ["flat", "torchvision"])
+@pytest.mark.parametrize("gz", [True, False])
+def test_mnist_family_reads_both_folder_layouts(tmp_path, layout, gz):
+    folder = tmp_path if layout == "flat" else tmp_path / "FashionMNIST" / "raw"
+    write_tiny_mnist(folder, gz=gz)
+    splits = load_splits("fashion_mnist", tmp_path, val_fraction=0.1, test_fraction=0.0, seed=0)
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [180, 20, 50]
+    assert splits["train"].tensors[0].shape[1:] == (1, 28, 28)
+    assert splits["train"].tensors[0].mean().abs() < 1e-4  # normalized with train statistics
+
+
+def test_mnist_from_flat_idx_folder_trains(tmp_path):
+    write_tiny_mnist(tmp_path / "idx", gz=True)
+    overrides = ["data=mnist", f"data.root={tmp_path / 'idx'}", "data.download=false", *FAST]
+    metrics = run(compose_config(overrides, tmp_path / "out"), tmp_path / "out", "ste")
+    assert metrics["data"] == "mnist" and metrics["steps"] == 2  # 180 images, batches of 128
+
+
+# --- the command line: exit codes, messages, nothing written ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("op=foo", ["foo", "ste", "atan", "gumbel"]),  # unknown preset: lists the available ones
+        ("op.step.betta=8", ["betta"]),  # typo in a key
+        ("op.step.beta=abc", ["abc", "beta"]),  # wrong type
+        ("op=sigmoid op.step.beta=-1", ["beta", "-1", "> 0"]),  # out of range (library check)
+        ("op=atan op.step.beta=8", ["beta", "alpha"]),  # a parameter the estimator does not take
+        ("op.sign.name=gumbel", ["gumbel", "sign"]),  # an estimator that does not apply
+        ("data=mnist data.root=/nonexistent", ["/nonexistent", "train-images-idx3-ubyte"]),
+        ("model.optimizer.name=adamm", ["adamm", "adam"]),
+    ],
+)
+def test_bad_input_fails_early_names_the_value_and_writes_nothing(tmp_path, override, expected):
+    out = tmp_path / "run"
+    start = time.perf_counter()
+    result = train_cli(*override.split(), f"hydra.run.dir={out}", cwd=tmp_path)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0, message
+    for word in expected:
+        assert word in message, (word, message)
+    assert not out.exists() and not (tmp_path / "outputs").exists()
+    assert time.perf_counter() - start < 60
+
+
+@pytest.mark.slow
+def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
+    args = ["op=gumbel", "trainer.max_epochs=6", "callbacks.progress_refresh_rate=0"]
+    straight = train_cli(*args, f"hydra.run.dir={tmp_path / 'straight'}", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    killed_dir = tmp_path / "killed"
+    env_cmd = [sys.executable, str(ROOT / "train.py"), *args, f"hydra.run.dir={killed_dir}"]
+    proc = subprocess.Popen(
+        env_cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    curves = killed_dir / "curves.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if curves.exists() and len(json.loads(curves.read_text())["val_acc"]) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed_dir / "metrics.json").exists()
+    last = killed_dir / "checkpoints" / "last.ckpt"
+    epochs_done = torch.load(last, weights_only=True)["epoch"] + 1
+    assert 3 <= epochs_done < 6
+    resumed = train_cli(
+        *args, f"ckpt_path={last}", f"hydra.run.dir={tmp_path / 'resumed'}", cwd=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    _same_numbers(a, b)
+
+
+@pytest.mark.slow
+def test_train_ste_on_digits_meets_the_target(tmp_path):
+    start = time.perf_counter()
+    result = train_cli("op=ste", cwd=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    (metrics_file,) = (tmp_path / "outputs").glob("*/*/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["test_acc"] >= 0.90, metrics
+    assert "test acc" in result.stdout and str(metrics_file.parent) in result.stdout
+    print(f"python train.py op=ste: {elapsed:.1f} s, test acc {metrics['test_acc']:.4f}")
+
+
+@pytest.mark.slow
+def test_none_stays_far_below_ste(tmp_path):
+    result = train_cli("op=none", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test_acc"] < 0.7 and not math.isnan(metrics["test_acc"])
+
+
+@pytest.mark.slow
+def test_ddp_sim_trains_with_two_processes(tmp_path):
+    result = train_cli(
+        "trainer=ddp_sim", *FAST[1:], "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}",
+        cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and len(metrics["val_acc"]) == 2

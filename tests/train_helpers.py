@@ -1,0 +1,67 @@
+"""Shared helpers for the training-loop tests: composing configs and running train.py."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+
+from surrogate.conf.schema import register, to_plain
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "callbacks.progress_refresh_rate=0",
+]
+
+
+def compose_config(overrides: list[str], output_dir: Path) -> dict:
+    """The plain config ``train.py`` would run with these overrides (Hydra's compose API)."""
+    register()
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+    return to_plain(cfg)
+
+
+def train_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python train.py ARGS`` in ``cwd``, one torch thread, output captured."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", HYDRA_FULL_ERROR="0")
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An unsigned-byte IDX file (gzipped if ``path`` ends in .gz), written from the format spec."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def write_tiny_mnist(folder: Path, gz: bool, n_train: int = 200, n_test: int = 50) -> None:
+    """Four IDX files of 28x28 images whose class is a bright square's position (learnable)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    ext = ".gz" if gz else ""
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 30, size=(n, 28, 28))
+        for i, label in enumerate(labels):
+            r, c = divmod(int(label), 5)
+            images[i, 4 + 10 * r : 12 + 10 * r, 2 + 5 * c : 6 + 5 * c] = 255
+        write_idx(folder / f"{split}-images-idx3-ubyte{ext}", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte{ext}", labels)
