@@ -221,12 +221,15 @@ class ImageDataModule(pl.LightningDataModule):
             )
 
     def _loader(self, split: str, sampler=None) -> DataLoader:
+        # A generator of its own: creating an iterator then draws no number from the global RNG,
+        # which stochastic estimators use, so when a loader starts does not change the noise.
         return DataLoader(
             self.splits[split],
             batch_size=self.batch_size,
             sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.shuffle_seed),
         )
 
     def train_dataloader(self) -> DataLoader:
