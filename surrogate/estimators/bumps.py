@@ -100,8 +100,9 @@ class FastSigmoid(Bump):
         return (self.beta / 2) / (1 + self.beta * r.abs()).square()
 
     def primitive(self, r):
-        y = self.beta * r
-        return (1 + y / (1 + y.abs())) / 2
+        # As 1/2 ± (1/2 − tail): βr / (1 + β|r|) would be inf/inf = NaN once βr overflows.
+        tail = 0.5 / (1 + self.beta * r.abs())  # ∫ p beyond |r|, 0 at ±inf
+        return torch.where(r < 0, tail, 1 - tail)
 
 
 @register
