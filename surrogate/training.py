@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger
 
@@ -25,6 +26,8 @@ from surrogate.model import HardCNN
 
 def validate(config: dict[str, Any]) -> None:
     """Refuse a bad config before any data is loaded: estimators, model shape, optimizer, files."""
+    if config["threads"] < 0:
+        raise ValueError(f"threads must be >= 0 (0: torch's default), got {config['threads']}")
     estimators = estimators_from_config(config["op"])
     model = dict(config["model"])
     check_optimization(model.pop("optimizer"), model.pop("scheduler"))
@@ -80,6 +83,8 @@ def run(config: dict[str, Any], output_dir: str | Path, preset: str | None = Non
     validate(config)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if config["threads"] > 0:
+        torch.set_num_threads(config["threads"])
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     data, module, trainer, checkpoint = build(config, output_dir)
     trainer.fit(module, datamodule=data, ckpt_path=config.get("ckpt_path"))

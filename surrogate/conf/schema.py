@@ -113,6 +113,7 @@ class TrainConfig:
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     seed: int = 0
+    threads: int = 1
     ckpt_path: str | None = None
     optimized_metric: str = "best_val_acc"
 
