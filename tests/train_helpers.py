@@ -20,6 +20,7 @@ FAST = [
     "trainer.limit_train_batches=3",
     "trainer.limit_val_batches=2",
     "trainer.limit_test_batches=2",
+    "trainer.log_every_n_steps=1",
     "callbacks.progress_refresh_rate=0",
 ]
 
