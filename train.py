@@ -18,8 +18,11 @@ register()
 def main(cfg: DictConfig) -> float:
     from surrogate.training import run
 
-    runtime = HydraConfig.get().runtime
-    metrics = run(to_plain(cfg), runtime.output_dir, preset=runtime.choices.get("op"))
+    hydra_cfg = HydraConfig.get()
+    runtime = hydra_cfg.runtime
+    metrics = run(
+        to_plain(cfg), runtime.output_dir, runtime.choices.get("op"), list(hydra_cfg.overrides.task)
+    )
     print(
         f"op={metrics['op']} seed={metrics['seed']}: test acc {metrics['test_acc']:.4f}, "
         f"best val acc {metrics['best_val_acc']:.4f}, {metrics['epochs']} epochs in "

@@ -47,6 +47,7 @@ class CurveRecorder(pl.Callback):
         self.path = Path(path)
         self.val_acc: list[float] = []
         self.train_loss: list[float] = []
+        self.val_seconds: list[float] = []  # training seconds so far, at each validation
         self.wall_seconds = 0.0
         self._losses: list[float] = []
         self._since = time.perf_counter()
@@ -65,6 +66,7 @@ class CurveRecorder(pl.Callback):
         self.val_acc.append(float(trainer.callback_metrics["val/acc"]))
         self.train_loss.append(sum(self._losses) / max(1, len(self._losses)))
         self.wall_seconds += now - self._since
+        self.val_seconds.append(round(self.wall_seconds, 3))
         self._since = now
         if trainer.is_global_zero:
             write_json_atomic(self.path, self.state_dict() | {"steps": trainer.global_step})
@@ -73,10 +75,12 @@ class CurveRecorder(pl.Callback):
         return {
             "val_acc": self.val_acc,
             "train_loss": self.train_loss,
+            "val_seconds": self.val_seconds,
             "wall_seconds": self.wall_seconds,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.val_acc = list(state["val_acc"])
         self.train_loss = list(state["train_loss"])
+        self.val_seconds = list(state["val_seconds"])
         self.wall_seconds = float(state["wall_seconds"])

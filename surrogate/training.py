@@ -77,8 +77,17 @@ def build(config: dict[str, Any], output_dir: Path):
     return data, module, trainer, checkpoint
 
 
-def run(config: dict[str, Any], output_dir: str | Path, preset: str | None = None) -> dict:
-    """Fit, test the best checkpoint, and write ``metrics.json`` to ``output_dir``; return it."""
+def run(
+    config: dict[str, Any],
+    output_dir: str | Path,
+    preset: str | None = None,
+    overrides: list[str] | None = None,
+) -> dict:
+    """Fit, test the best checkpoint, and write ``metrics.json`` to ``output_dir``; return it.
+
+    ``preset`` (the ``op`` preset's name) and ``overrides`` (the command line's) are recorded as
+    they are, so a sweep's report can tell runs apart from ``metrics.json`` alone.
+    """
     start = time.perf_counter()
     validate(config)
     output_dir = Path(output_dir)
@@ -92,6 +101,7 @@ def run(config: dict[str, Any], output_dir: str | Path, preset: str | None = Non
     curves = json.loads((output_dir / "curves.json").read_text())
     metrics = {
         "op": preset,
+        "overrides": list(overrides or []),
         "estimators": describe(estimators_from_config(config["op"])),
         "seed": config["seed"],
         "data": config["data"]["name"],
@@ -103,6 +113,7 @@ def run(config: dict[str, Any], output_dir: str | Path, preset: str | None = Non
         "train_seconds": round(curves["wall_seconds"], 3),
         "val_acc": curves["val_acc"],
         "train_loss": curves["train_loss"],
+        "val_seconds": curves["val_seconds"],
         "best_checkpoint": str(checkpoint.best_model_path),
     }
     write_json_atomic(output_dir / "metrics.json", metrics)
