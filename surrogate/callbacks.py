@@ -36,24 +36,25 @@ class AtomicCheckpoint(ModelCheckpoint):
 
 
 class CurveRecorder(pl.Callback):
-    """Per-epoch ``val_acc`` and ``train_loss``, training wall time, and the step count.
+    """The learning curves: at every validation, the validation accuracy, the mean training loss
+    since the previous one, the step, the epoch (fractional when validating mid-epoch) and the
+    training seconds so far.
 
     Recorded when validation ends, before the checkpoint callbacks save, so the state saved in a
     checkpoint includes its own epoch and a resumed run continues its curves. Rank 0 also writes
     the state to ``path`` (so the launching process can read it back after ``ddp_spawn``).
     """
 
+    CURVES = ("val_acc", "train_loss", "val_steps", "val_epochs", "val_seconds")
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.val_acc: list[float] = []
-        self.train_loss: list[float] = []
-        self.val_seconds: list[float] = []  # training seconds so far, at each validation
+        self.curves: dict[str, list[float]] = {name: [] for name in self.CURVES}
         self.wall_seconds = 0.0
         self._losses: list[float] = []
         self._since = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._losses = []
         self._since = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -63,24 +64,24 @@ class CurveRecorder(pl.Callback):
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
         now = time.perf_counter()
-        self.val_acc.append(float(trainer.callback_metrics["val/acc"]))
-        self.train_loss.append(sum(self._losses) / max(1, len(self._losses)))
         self.wall_seconds += now - self._since
-        self.val_seconds.append(round(self.wall_seconds, 3))
         self._since = now
+        point = {
+            "val_acc": float(trainer.callback_metrics["val/acc"]),
+            "train_loss": sum(self._losses) / max(1, len(self._losses)),
+            "val_steps": trainer.global_step,
+            "val_epochs": round(trainer.global_step / max(1, trainer.num_training_batches), 4),
+            "val_seconds": round(self.wall_seconds, 3),
+        }
+        for name, value in point.items():
+            self.curves[name].append(value)
+        self._losses = []
         if trainer.is_global_zero:
-            write_json_atomic(self.path, self.state_dict() | {"steps": trainer.global_step})
+            write_json_atomic(self.path, self.state_dict())
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "val_acc": self.val_acc,
-            "train_loss": self.train_loss,
-            "val_seconds": self.val_seconds,
-            "wall_seconds": self.wall_seconds,
-        }
+        return {**self.curves, "wall_seconds": self.wall_seconds}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.val_acc = list(state["val_acc"])
-        self.train_loss = list(state["train_loss"])
-        self.val_seconds = list(state["val_seconds"])
+        self.curves = {name: list(state[name]) for name in self.CURVES}
         self.wall_seconds = float(state["wall_seconds"])

@@ -77,6 +77,10 @@ def build(config: dict[str, Any], output_dir: Path):
     return data, module, trainer, checkpoint
 
 
+def _whole(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
+
+
 def run(
     config: dict[str, Any],
     output_dir: str | Path,
@@ -107,13 +111,11 @@ def run(
         "data": config["data"]["name"],
         "test_acc": tested[0]["test/acc"],
         "best_val_acc": max(curves["val_acc"]),
-        "epochs": len(curves["val_acc"]),
-        "steps": curves["steps"],
+        "epochs": _whole(curves["val_epochs"][-1]),
+        "steps": curves["val_steps"][-1],
         "wall_seconds": round(time.perf_counter() - start, 3),
         "train_seconds": round(curves["wall_seconds"], 3),
-        "val_acc": curves["val_acc"],
-        "train_loss": curves["train_loss"],
-        "val_seconds": curves["val_seconds"],
+        **{name: curves[name] for name in CurveRecorder.CURVES},
         "best_checkpoint": str(checkpoint.best_model_path),
     }
     write_json_atomic(output_dir / "metrics.json", metrics)

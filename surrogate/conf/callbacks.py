@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import sys
+import traceback
+from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from surrogate.callbacks import write_json_atomic
+from surrogate.report import write_report
 from surrogate.training import validate
 
 
@@ -34,3 +41,34 @@ def _validate_or_exit(config: DictConfig) -> None:
     except (ValueError, FileNotFoundError) as err:
         print(f"Error in the config: {err}", file=sys.stderr)
         sys.exit(1)
+
+
+class SweepReport(Callback):
+    """Keep a sweep's comparison (``surrogate.report``) up to date in ``hydra.sweep.dir``.
+
+    After every job (a failed one first records its error in ``error.json``) and at the end of the
+    sweep. Hydra's basic sweeper re-raises a failed job's exception before ``on_multirun_end``, so
+    the report written after the last job is the one that survives such a sweep.
+    """
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            return
+        if job_return.status == JobStatus.FAILED:
+            error = job_return._return_value
+            write_json_atomic(
+                Path(hydra_cfg.runtime.output_dir) / "error.json",
+                {
+                    "error": f"{type(error).__name__}: {error}",
+                    "overrides": list(hydra_cfg.overrides.task),
+                    "traceback": "".join(traceback.format_exception(error)),
+                },
+            )
+        write_report(hydra_cfg.sweep.dir)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        runs = write_report(config.hydra.sweep.dir)
+        print(
+            f"Sweep report: {len(runs)} runs, see {Path(config.hydra.sweep.dir) / 'comparison.md'}"
+        )

@@ -1,0 +1,277 @@
+"""Compare the runs of a sweep: ``comparison.csv``, ``comparison.md`` and ``convergence.png``.
+
+    python -m surrogate.report SWEEP_DIR [--thresholds 0.5 0.8 0.9]
+
+Reads each job folder's ``metrics.json`` (and ``error.json``, written for a failed job), groups the
+runs by configuration (the overrides that differ between runs, ``seed`` aside) and aggregates over
+seeds. A job folder with neither file is reported as missing (killed, or still running).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+THRESHOLDS = (0.5, 0.8, 0.9)
+IGNORED_KEYS = ("seed", "hydra.", "experiment")  # keys that never tell configurations apart
+
+
+@dataclass
+class Run:
+    """One job folder of a sweep."""
+
+    folder: Path
+    metrics: dict | None = None
+    error: str | None = None
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "finished" if self.metrics else ("failed" if self.error else "missing")
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def load_runs(sweep_dir: str | Path) -> list[Run]:
+    """Every job folder under ``sweep_dir`` (direct subfolders not starting with '.')."""
+    runs = []
+    folders = [p for p in Path(sweep_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
+    for folder in sorted(folders, key=lambda p: (len(p.name), p.name)):
+        metrics = _read_json(folder / "metrics.json")
+        failure = _read_json(folder / "error.json") or {}
+        if metrics is None and not failure and not (folder / ".hydra").is_dir():
+            continue
+        overrides = list((metrics or failure).get("overrides", [])) or _hydra_overrides(folder)
+        runs.append(Run(folder, metrics, failure.get("error"), overrides))
+    return runs
+
+
+def _hydra_overrides(folder: Path) -> list[str]:
+    """The overrides Hydra saved for a job that left no metrics (plain YAML list of strings)."""
+    path = folder / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    return [line[2:].strip() for line in path.read_text().splitlines() if line.startswith("- ")]
+
+
+def _settings(run: Run) -> dict[str, str]:
+    pairs = (o.lstrip("+~").split("=", 1) for o in run.overrides if "=" in o)
+    settings = {k: v for k, v in pairs if not any(k.startswith(i) for i in IGNORED_KEYS)}
+    if not settings and run.metrics and run.metrics.get("op"):
+        settings = {"op": run.metrics["op"]}
+    return settings
+
+
+def group(runs: Sequence[Run]) -> tuple[list[str], dict[tuple[str, ...], list[Run]]]:
+    """(the swept keys, runs grouped by their values of those keys)."""
+    settings = [_settings(r) for r in runs]
+    keys = sorted({k for s in settings for k in s})
+    swept = [k for k in keys if len({s.get(k, "") for s in settings}) > 1] or keys[:1] or ["op"]
+    groups: dict[tuple[str, ...], list[Run]] = {}
+    for run, s in zip(runs, settings, strict=True):
+        groups.setdefault(tuple(s.get(k, "") for k in swept), []).append(run)
+    return swept, groups
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    std = statistics.stdev(values) if len(values) > 1 else math.nan
+    return statistics.fmean(values), std
+
+
+def _x(metrics: dict, key: str) -> list[float]:
+    """A run's x values for its curves: ``val_epochs`` or ``val_seconds`` (NaN when absent)."""
+    n = len(metrics["val_acc"])
+    default = list(range(1, n + 1)) if key == "val_epochs" else [math.nan] * n
+    return metrics.get(key) or default
+
+
+def _first_reach(metrics: dict, threshold: float) -> tuple[float, float] | None:
+    """(epochs, training seconds) at the first validation at or above ``threshold``."""
+    curves = (metrics["val_acc"], _x(metrics, "val_epochs"), _x(metrics, "val_seconds"))
+    for acc, epoch, seconds in zip(*curves, strict=True):
+        if acc >= threshold:
+            return epoch, seconds
+    return None
+
+
+def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> tuple[list, list]:
+    """(column names, one row per configuration), rows ranked by mean test accuracy."""
+    swept, groups = group(runs)
+    columns = [*swept, "seeds", "failed", "test_acc_mean", "test_acc_std"]
+    columns += ["best_val_acc_mean", "best_val_acc_std"]
+    for t in thresholds:
+        columns += [f"epochs_to_val_acc_{t:g}", f"seconds_to_val_acc_{t:g}"]
+    columns += ["wall_seconds_mean"]
+    rows = []
+    for values, members in groups.items():
+        done = [r.metrics for r in members if r.metrics]
+        row = dict(zip(swept, values, strict=True))
+        row["seeds"], row["failed"] = len(done), len(members) - len(done)
+        for key in ("test_acc", "best_val_acc"):
+            row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([m[key] for m in done])
+        for t in thresholds:
+            reached = [_first_reach(m, t) for m in done]
+            complete = bool(done) and all(r is not None for r in reached)
+            row[f"epochs_to_val_acc_{t:g}"] = (
+                statistics.fmean(r[0] for r in reached) if complete else math.nan
+            )
+            row[f"seconds_to_val_acc_{t:g}"] = (
+                statistics.fmean(r[1] for r in reached) if complete else math.nan
+            )
+        row["wall_seconds_mean"] = _mean_std([m["wall_seconds"] for m in done])[0]
+        rows.append(row)
+    rows.sort(key=lambda r: -r["test_acc_mean"] if not math.isnan(r["test_acc_mean"]) else 1.0)
+    return columns, rows
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def to_csv(columns: list[str], rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(
+            ["" if isinstance(v, float) and math.isnan(v) else v for v in map(row.get, columns)]
+        )
+    return out.getvalue()
+
+
+def _pm(row: dict, key: str) -> str:
+    mean, std = row[f"{key}_mean"], row[f"{key}_std"]
+    if math.isnan(mean):
+        return ""
+    return f"{mean:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
+
+
+def to_markdown(columns: list[str], rows: list[dict], runs: Sequence[Run], title: str) -> str:
+    swept = columns[: columns.index("seeds")]
+    reach = [c for c in columns if c.startswith(("epochs_to", "seconds_to"))]
+    short = [c.replace("_to_val_acc_", " to val acc ").replace("seconds", "s") for c in reach]
+    head = ["rank", *swept, "seeds", "test acc", "best val acc", *short, "wall s", "failed"]
+    lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rank, row in enumerate(rows, start=1):
+        cells = [str(rank), *(f"`{row[k]}`" for k in swept), str(row["seeds"])]
+        cells += [_pm(row, "test_acc"), _pm(row, "best_val_acc")]
+        cells += [_cell(row[c]) for c in reach]
+        cells += [_cell(row["wall_seconds_mean"]), str(row["failed"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Mean ± sample std over seeds. `epochs_to_val_acc_T` / `seconds_to_val_acc_T`: epochs "
+        "(fractional when validating mid-epoch) and training seconds until validation accuracy "
+        "first reached T, averaged over seeds; empty when a seed never reached it.",
+        "",
+        "## Failed or missing runs",
+        "",
+    ]
+    bad = [r for r in runs if r.status != "finished"]
+    for run in bad:
+        why = run.error or "no metrics.json (killed, or still running)"
+        lines.append(f"- `{run.folder.name}` ({' '.join(run.overrides) or '?'}): {why}")
+    if not bad:
+        lines.append("None.")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: Sequence[Run], path: Path, title: str) -> None:
+    """Validation accuracy and training loss per epoch, mean ± std over seeds per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    swept, groups = group(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    palette = plt.get_cmap("tab20").colors
+    colors = palette[0::2] + palette[1::2]  # ten distinct hues first, then their light shades
+    ranked = sorted(
+        ((vs, [r.metrics for r in ms if r.metrics]) for vs, ms in groups.items()),
+        key=lambda item: -statistics.fmean(m["test_acc"] for m in item[1]) if item[1] else 1.0,
+    )
+    for i, (values, done) in enumerate(ranked):
+        if not done:
+            continue
+        label = ", ".join(
+            f"{k}={v}" if len(swept) > 1 else v for k, v in zip(swept, values, strict=True)
+        )
+        longest = max(done, key=lambda m: len(m["val_acc"]))
+        for ax, key in zip(axes, ("val_acc", "train_loss"), strict=True):
+            epochs, mean, low, high = [], [], [], []
+            for e, epoch in enumerate(_x(longest, "val_epochs")):
+                mu, sd = _mean_std([m[key][e] for m in done if e < len(m[key])])
+                sd = 0.0 if math.isnan(sd) else sd
+                epochs.append(epoch), mean.append(mu), low.append(mu - sd), high.append(mu + sd)
+            color = colors[i % len(colors)]
+            ax.plot(epochs, mean, "o-", ms=3, color=color, label=f"{label} (n={len(done)})", lw=1.6)
+            ax.fill_between(epochs, low, high, color=color, alpha=0.18, lw=0)
+    axes[0].set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
+    axes[1].set(xlabel="epoch", ylabel="training loss", title="training loss (mean per interval)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.suptitle(f"{title}: mean ± std over seeds, legend ranked by test accuracy")
+    fig.tight_layout(rect=(0, 0, 0.84 if handles else 1, 1))
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.84, 0.5), fontsize=8)
+    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS) -> list[Run]:
+    """Write the three report files into ``sweep_dir``; return the runs it found."""
+    sweep_dir = Path(sweep_dir)
+    runs = load_runs(sweep_dir)
+    columns, rows = summarize(runs, thresholds)
+    title = f"Sweep {sweep_dir}"
+    _atomic(sweep_dir / "comparison.csv", lambda p: p.write_text(to_csv(columns, rows)))
+    md = to_markdown(columns, rows, runs, title)
+    _atomic(sweep_dir / "comparison.md", lambda p: p.write_text(md))
+    plot(runs, sweep_dir / "convergence.png", title)
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m surrogate.report", description=__doc__)
+    parser.add_argument("sweep_dir", type=Path, help="the sweep folder (hydra.sweep.dir)")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        parser.error(f"no such folder: {args.sweep_dir}")
+    runs = write_report(args.sweep_dir, args.thresholds)
+    if not runs:
+        print(f"{args.sweep_dir}: no job folders found", file=sys.stderr)
+        return 1
+    print((args.sweep_dir / "comparison.md").read_text())
+    print(f"wrote comparison.csv, comparison.md, convergence.png in {args.sweep_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
