@@ -24,14 +24,17 @@ from surrogate.lit import HardNetClassifier, check_optimization
 from surrogate.model import HardCNN
 
 
-def validate(config: dict[str, Any]) -> None:
-    """Refuse a bad config before any data is loaded: estimators, model shape, optimizer, files."""
+def validate(config: dict[str, Any], files: bool = True) -> None:
+    """Refuse a bad config before any data is loaded: estimators, model shape, optimizer and, if
+    ``files``, the data and checkpoint files."""
     if config["threads"] < 0:
         raise ValueError(f"threads must be >= 0 (0: torch's default), got {config['threads']}")
     estimators = estimators_from_config(config["op"])
     model = dict(config["model"])
     check_optimization(model.pop("optimizer"), model.pop("scheduler"))
     HardCNN(estimators, **model)
+    if not files:
+        return
     data = config["data"]
     check_files(data["name"], data["root"], data["download"])
     ckpt = config.get("ckpt_path")

@@ -26,18 +26,24 @@ class ValidateConfig(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _validate_or_exit(config)
+        _validate_or_exit(config, files=True)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _validate_or_exit(config)
+        # Before the sweep's own values are applied: a swept data.root or ckpt_path is checked by
+        # each job, whose failure the sweep report lists.
+        _validate_or_exit(config, files=False)
 
 
-def _validate_or_exit(config: DictConfig) -> None:
-    plain = OmegaConf.to_container(config, resolve=False)
-    plain.pop("hydra", None)
-    plain["data"]["root"] = OmegaConf.select(config, "data.root")
+def _validate_or_exit(config: DictConfig, files: bool) -> None:
     try:
-        validate(plain)
+        # Only what `validate` reads: the rest (paths) may interpolate values set later by Hydra.
+        plain = {
+            key: OmegaConf.to_container(config[key], resolve=True)
+            if OmegaConf.is_config(config[key])
+            else config[key]
+            for key in ("op", "model", "data", "threads", "ckpt_path")
+        }
+        validate(plain, files)
     except (ValueError, FileNotFoundError) as err:
         print(f"Error in the config: {err}", file=sys.stderr)
         sys.exit(1)
