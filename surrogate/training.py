@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,8 @@ def run(
     validate(config)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    # Lightning's own use of a torch API that torch deprecated; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     if config["threads"] > 0:
         torch.set_num_threads(config["threads"])
     pl.seed_everything(config["seed"], workers=True, verbose=False)

@@ -80,6 +80,7 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     num_sanity_val_steps: int = 0
     val_check_interval: Any = 1.0
+    enable_model_summary: bool = True
     limit_train_batches: Any = 1.0
     limit_val_batches: Any = 1.0
     limit_test_batches: Any = 1.0
