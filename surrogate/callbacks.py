@@ -70,7 +70,7 @@ class CurveRecorder(pl.Callback):
             "val_acc": float(trainer.callback_metrics["val/acc"]),
             "train_loss": sum(self._losses) / max(1, len(self._losses)),
             "val_steps": trainer.global_step,
-            "val_epochs": round(trainer.global_step / max(1, trainer.num_training_batches), 4),
+            "val_epochs": round(trainer.current_epoch + self._epoch_fraction(trainer), 4),
             "val_seconds": round(self.wall_seconds, 3),
         }
         for name, value in point.items():
@@ -78,6 +78,12 @@ class CurveRecorder(pl.Callback):
         self._losses = []
         if trainer.is_global_zero:
             write_json_atomic(self.path, self.state_dict())
+
+    @staticmethod
+    def _epoch_fraction(trainer: pl.Trainer) -> float:
+        """How much of the current epoch has been trained when validation runs."""
+        done = trainer.fit_loop.epoch_loop.batch_idx + 1
+        return min(1.0, done / max(1, trainer.num_training_batches))
 
     def state_dict(self) -> dict[str, Any]:
         return {**self.curves, "wall_seconds": self.wall_seconds}
