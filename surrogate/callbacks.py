@@ -42,7 +42,8 @@ class CurveRecorder(pl.Callback):
 
     Recorded when validation ends, before the checkpoint callbacks save, so the state saved in a
     checkpoint includes its own epoch and a resumed run continues its curves. Rank 0 also writes
-    the state to ``path`` (so the launching process can read it back after ``ddp_spawn``).
+    the state to ``path`` after every validation, and with the epoch and step counts when training
+    ends, so the launching process can read it back (also after ``ddp_spawn``).
     """
 
     CURVES = ("val_acc", "train_loss", "val_steps", "val_epochs", "val_seconds")
@@ -78,6 +79,11 @@ class CurveRecorder(pl.Callback):
         self._losses = []
         if trainer.is_global_zero:
             write_json_atomic(self.path, self.state_dict())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            done = {"epochs": trainer.current_epoch, "steps": trainer.global_step}
+            write_json_atomic(self.path, self.state_dict() | done)
 
     @staticmethod
     def _epoch_fraction(trainer: pl.Trainer) -> float:

@@ -249,7 +249,7 @@ def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS
     sweep_dir = Path(sweep_dir)
     runs = load_runs(sweep_dir)
     columns, rows = summarize(runs, thresholds)
-    title = f"Sweep {sweep_dir}"
+    title = f"Sweep {sweep_dir.resolve().name}"
     _atomic(sweep_dir / "comparison.csv", lambda p: p.write_text(to_csv(columns, rows)))
     md = to_markdown(columns, rows, runs, title)
     _atomic(sweep_dir / "comparison.md", lambda p: p.write_text(md))
