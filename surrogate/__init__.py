@@ -6,12 +6,23 @@
     layer = surrogate.Sign("clipped_ste")          # nn.Module; layer.estimator is settable
     surrogate.available("argmax")                  # the estimators that apply to an op
 
+For models written without this library:
+
+    print(surrogate.audit(model, x))               # where the gradient dies, and why
+    with surrogate.intercept(sign="atan", argmax="softmax"):
+        loss = model(x).sum()                      # torch.sign, argmax + one_hot: surrogate grads
+    surrogate.swap(model, sign="ste")              # every surrogate.Sign module in the model
+
 See SPEC section 2 (forwards) and section 3 (estimators) for the formulas.
 """
 
+# audit, intercept and swap shadow the submodules that define them: surrogate.audit is the function.
+from surrogate.audit import audit
 from surrogate.estimators import Custom, Estimator, available, estimator, parameters
 from surrogate.functional import argmax, round, sign, step
+from surrogate.intercept import intercept
 from surrogate.modules import ArgMax, HardOp, Round, Sign, Step
+from surrogate.swap import swap
 
 __all__ = [
     "ArgMax",
@@ -22,11 +33,14 @@ __all__ = [
     "Sign",
     "Step",
     "argmax",
+    "audit",
     "available",
     "estimator",
+    "intercept",
     "parameters",
     "round",
     "sign",
     "step",
+    "swap",
 ]
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The LightningModule: a ``HardCNN`` classifier trained with cross-entropy.
+"""The LightningModule: a classifier (``HardCNN`` or ``PlainCNN``) trained with cross-entropy.
 
 Every constructor argument is a plain value (dicts, numbers, strings), so ``save_hyperparameters``
 stores no modules or partials and a checkpoint loads without this project's config layer.
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from surrogate.config import estimators_from_config
-from surrogate.model import HardCNN
+from surrogate.model import build_net
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 SCHEDULERS = ("cosine", "none")
@@ -38,6 +38,10 @@ def check_optimization(optimizer: dict[str, Any], scheduler: dict[str, Any]) -> 
 class HardNetClassifier(pl.LightningModule):
     """Classifier whose hard ops take their backward from ``ops`` (see ``surrogate.config``).
 
+    ``net`` holds ``name`` (``cnn`` or ``plain_cnn``, see ``surrogate.model.build_net``) and the
+    network's arguments. ``cnn`` builds its hard ops with ``ops``; ``plain_cnn`` has plain torch
+    ops, which ``ops`` reaches through ``surrogate.surrogate_callback.SurrogateCallback``.
+
     ``seed`` seeds the global RNG at the start of every training epoch from (seed, epoch, rank),
     so stochastic estimators draw the same noise whether or not the run was resumed.
     """
@@ -55,7 +59,7 @@ class HardNetClassifier(pl.LightningModule):
         super().__init__()
         check_optimization(optimizer, scheduler)
         self.save_hyperparameters()
-        self.net = HardCNN(estimators_from_config(ops), in_channels, num_classes, **net)
+        self.net = build_net(estimators_from_config(ops), in_channels, num_classes, **net)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 

@@ -7,6 +7,8 @@ a categorical bottleneck (logits per group, one-hot by argmax), then a linear he
 Which op sits after each conv block is ``activations`` (``sign``, ``step``, ``round`` or
 ``relu`` for a float reference); ``bottleneck="argmax"`` or ``None``. The estimator of each hard op
 comes from ``estimators``, a mapping op name -> (estimator, relaxed) from ``surrogate.config``.
+``build_net`` picks this network or its plain-PyTorch twin ``surrogate.plain_model.PlainCNN`` by
+name (the config's ``model.name``).
 Pooling before the batch norm and the hard op follows the binarized networks of Hubara et al. 2016
 (arXiv:1602.02830): the op sees normalized pre-activations, and max-pooling a ±1 map is avoided.
 """
@@ -20,6 +22,7 @@ from torch import nn
 
 from surrogate.estimators import Estimator
 from surrogate.modules import ArgMax, Round, Sign, Step
+from surrogate.plain_model import PlainCNN
 
 ACTIVATIONS = ("sign", "step", "round", "relu")
 _HARD_MODULES = {"sign": Sign, "step": Step, "round": Round}
@@ -84,3 +87,22 @@ class HardCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.bottleneck(self.features(x)))
+
+
+NETS = ("cnn", "plain_cnn")
+
+
+def build_net(
+    estimators: Mapping[str, tuple[Estimator, bool]],
+    in_channels: int = 1,
+    num_classes: int = 10,
+    name: str = "cnn",
+    **kwargs,
+) -> nn.Module:
+    """``HardCNN`` (``cnn``, its hard ops built with ``estimators``) or ``PlainCNN``
+    (``plain_cnn``, plain torch ops: ``estimators`` reach them through ``surrogate.intercept``)."""
+    if name == "cnn":
+        return HardCNN(estimators, in_channels, num_classes, **kwargs)
+    if name == "plain_cnn":
+        return PlainCNN(in_channels, num_classes, **kwargs)
+    raise ValueError(f"model.name: unknown {name!r}; choose one of: {', '.join(NETS)}")

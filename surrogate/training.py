@@ -1,5 +1,8 @@
 """One training run from a plain config dict: fit, test the best checkpoint, write metrics.json.
 
+``model.name`` picks the network (``surrogate.model.build_net``) and ``model.surrogate`` how the
+op config reaches its hard ops (``swap`` or ``intercept``, by ``SurrogateCallback``).
+
 The dict has the shape of ``configs/train.yaml`` once resolved (``seed``, ``op``, ``model``,
 ``data``, ``trainer``, ``logger``, ``callbacks``, ``ckpt_path``). No Hydra here: ``train.py`` turns
 the Hydra config into this dict.
@@ -22,7 +25,8 @@ from surrogate.callbacks import AtomicCheckpoint, CurveRecorder, write_json_atom
 from surrogate.config import describe, estimators_from_config
 from surrogate.data import ImageDataModule, check_files
 from surrogate.lit import HardNetClassifier, check_optimization
-from surrogate.model import HardCNN
+from surrogate.model import build_net
+from surrogate.surrogate_callback import SurrogateCallback, check_method
 
 
 def validate(config: dict[str, Any], files: bool = True) -> None:
@@ -33,7 +37,9 @@ def validate(config: dict[str, Any], files: bool = True) -> None:
     estimators = estimators_from_config(config["op"])
     model = dict(config["model"])
     check_optimization(model.pop("optimizer"), model.pop("scheduler"))
-    HardCNN(estimators, **model)
+    method = model.pop("surrogate")
+    check_method(method)
+    check_method(method, build_net(estimators, **model))
     if not files:
         return
     data = config["data"]
@@ -48,6 +54,7 @@ def build(config: dict[str, Any], output_dir: Path):
     data = ImageDataModule(**config["data"], shuffle_seed=config["seed"])
     net = dict(config["model"])
     optimizer, scheduler = net.pop("optimizer"), net.pop("scheduler")
+    method = net.pop("surrogate")
     module = HardNetClassifier(
         ops=config["op"],
         net=net,
@@ -68,6 +75,7 @@ def build(config: dict[str, Any], output_dir: Path):
         enable_version_counter=False,
     )
     curves = CurveRecorder(output_dir / "curves.json")
+    ops = SurrogateCallback(config["op"], method=method)
     refresh = callbacks["progress_refresh_rate"]
     extra = [TQDMProgressBar(refresh_rate=refresh)] if refresh > 0 else []
     logger = CSVLogger(output_dir, name="csv", version="") if config["logger"]["csv"] else False
@@ -75,7 +83,7 @@ def build(config: dict[str, Any], output_dir: Path):
         **config["trainer"],
         default_root_dir=output_dir,
         logger=logger,
-        callbacks=[curves, checkpoint, *extra],
+        callbacks=[ops, curves, checkpoint, *extra],
         enable_progress_bar=refresh > 0,
     )
     return data, module, trainer, checkpoint

@@ -47,6 +47,8 @@ class SchedulerConfig:
 
 @dataclass
 class ModelConfig:
+    name: str = "cnn"
+    surrogate: str = "swap"
     channels: list[int] = field(default_factory=lambda: [16, 32])
     activations: list[str] = field(default_factory=lambda: ["sign", "step"])
     pooled_size: int = 2

@@ -1,0 +1,322 @@
+"""Surrogate gradients for plain torch ops in code you do not change: ``surrogate.intercept``.
+
+    with surrogate.intercept(sign="atan", step="sigmoid", argmax="softmax"):
+        loss = loss_fn(model(x), y)   # the model calls torch.sign, heaviside, argmax + one_hot
+    loss.backward()                   # ... and their backward is now the estimators'
+
+Inside the block (a ``torch.overrides.TorchFunctionMode``) these calls get the named estimator's
+backward; their forward stays PyTorch's, bit for bit:
+
+| keyword | calls                                                       | backward               |
+|---------|-------------------------------------------------------------|------------------------|
+| step    | ``torch.heaviside(x, values)``, ``x.heaviside(values)``     | J·p(x), J = 1          |
+| sign    | ``torch.sign``, ``x.sign()``, ``torch.sgn``, ``x.sgn()``    | J·p(x), J = 2          |
+| round   | ``torch.round(x, decimals=d)``, ``x.round()``               | p(r) at x·10^d         |
+| argmax  | ``x.argmax(dim)`` -> ``F.one_hot`` -> cast to a float dtype | the argmax estimator's |
+
+So ``torch.sign(0)`` stays 0 and ``torch.heaviside`` keeps ``values`` at 0; ``values`` gets its
+exact gradient 1[x = 0]. For argmax, the index and the int64 one-hot are PyTorch's and carry no
+gradient (an integer tensor cannot). The gradient joins where the one-hot is cast to a floating
+dtype (``.float()``, ``.to(dtype)``, ``.to(tensor)``, ``.type_as(t)``, ``.half()``, ...), also after
+views, reshapes, permutes or indexing in between: the cast returns PyTorch's values, now with the
+estimator's backward to the logits along ``dim``. Other uses of the index or the one-hot keep
+PyTorch's behaviour.
+
+Only calls whose input requires grad while grad is enabled are changed (so no-grad code, and the
+library's own ops, run untouched). Two opt-ins change a forward, like the library's modules do: an
+``(estimator, True)`` pair runs that op relaxed (its smooth forward), and ``training=True`` lets
+``gumbel`` and ``reinmax`` sample the cast one-hot. Ops not named keep PyTorch's behaviour; inner
+blocks override the ops they name and leave the others to the outer block.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils.weak import WeakTensorKeyDictionary
+
+from surrogate.estimators import Estimator
+from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
+from surrogate.swap import resolve_ops
+
+Tensor = torch.Tensor
+COMPILE_NOTE = (
+    "surrogate.intercept runs eagerly: torch.compile breaks the graph at each op it sees; for "
+    "one graph use surrogate's own ops or modules (surrogate.sign, surrogate.Sign, ...) instead"
+)
+_state = threading.local()
+
+
+def _methods(*names: str) -> tuple:
+    """``torch.<name>`` and ``torch.Tensor.<name>`` for each name that exists."""
+    return tuple(getattr(owner, n) for n in names for owner in (torch, Tensor) if hasattr(owner, n))
+
+
+# Calls that move or copy an integer tensor's values without changing them, and casts.
+SHAPE_OPS = frozenset(
+    _methods(
+        "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "permute", "transpose",
+        "t", "movedim", "moveaxis", "unsqueeze", "squeeze", "contiguous", "clone", "expand",
+        "expand_as", "narrow", "select", "flip", "roll", "repeat", "__getitem__",
+    )
+    + tuple(getattr(Tensor, n).__get__ for n in ("T", "mT", "H", "mH"))  # x.T and friends
+)  # fmt: skip
+CASTS = frozenset(
+    _methods(
+        "to", "type", "type_as", "float", "double", "half", "bfloat16", "long", "int", "short",
+        "char", "byte", "bool", "cpu", "cuda",
+    )
+)  # fmt: skip
+
+
+def run_eagerly(fn):
+    """``torch.compiler.disable`` with ``COMPILE_NOTE`` as the reason where torch takes one."""
+    try:
+        return torch.compiler.disable(fn, reason=COMPILE_NOTE)
+    except TypeError:  # torch < 2.6: no reason
+        return torch.compiler.disable(fn)
+
+
+def bypassed() -> bool:
+    """Whether an intercept is computing an exact forward, which other intercepts leave alone."""
+    return getattr(_state, "depth", 0) > 0
+
+
+@contextmanager
+def bypass():
+    _state.depth = getattr(_state, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _state.depth -= 1
+
+
+def first_arg(args: tuple, kwargs: dict, name: str = "input") -> Any:
+    return args[0] if args else kwargs.get(name)
+
+
+def is_real(x: Any) -> bool:
+    return isinstance(x, Tensor) and x.is_floating_point()
+
+
+class SurrogateFunction(torch.autograd.Function):
+    """Forward ``exact()`` (PyTorch's own output) or, if None, the estimator's; backward the
+    estimator's ``grad``. ``scale`` runs the op on x·scale and divides the output by it
+    (``torch.round(x, decimals=d)`` is round(x·10^d)/10^d, whose derivative is p at x·10^d)."""
+
+    @staticmethod
+    def forward(ctx, x, op, est, relaxed, exact, scale):
+        with bypass():
+            out, saved = est.forward(op, x if scale == 1 else x * scale, relaxed)
+            if exact is not None:
+                out = exact()
+            elif scale != 1:
+                out = out / scale
+        ctx.save_for_backward(*saved)
+        ctx.op, ctx.est, ctx.dtype = op, est, x.dtype
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = ctx.est.grad(ctx.op, g, *ctx.saved_tensors).to(ctx.dtype)
+        return grad, None, None, None, None, None
+
+
+class HeavisideFunction(torch.autograd.Function):
+    """``torch.heaviside(x, values)`` (or step's relaxed forward) with step's backward for x and
+    the exact 1[x = 0] for ``values``; x and values come broadcast to one shape."""
+
+    @staticmethod
+    def forward(ctx, x, values, est, relaxed):
+        with bypass():
+            out, saved = est.forward(STEP, x, relaxed)
+            if not relaxed:
+                out = torch.heaviside(x, values)
+        at_zero = (x == 0,) if ctx.needs_input_grad[1] and not relaxed else ()
+        ctx.save_for_backward(*at_zero, *saved)
+        ctx.est, ctx.dtype, ctx.has_zero = est, x.dtype, bool(at_zero)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        saved = ctx.saved_tensors
+        at_zero, saved = (saved[0], saved[1:]) if ctx.has_zero else (None, saved)
+        gx = ctx.est.grad(STEP, g, *saved).to(ctx.dtype) if ctx.needs_input_grad[0] else None
+        gv = torch.where(at_zero, g, 0.0) if at_zero is not None else None
+        return gx, gv, None, None
+
+
+def samples(est: Estimator) -> bool:
+    """Whether ``est`` draws its argmax forward at random in training (``gumbel``, ``reinmax``)."""
+    return type(est).forward is not Estimator.forward
+
+
+class Intercept(TorchFunctionMode):
+    """The mode behind ``surrogate.intercept``; ``ops`` maps op -> (estimator, relaxed).
+
+    Handlers receive ``(func, args, kwargs)`` and run with other intercepts bypassed. Argmax
+    indices and one-hots are followed in weak maps that die with the block.
+    """
+
+    def __init__(self, ops: dict[str, tuple[Estimator, bool]], training: bool = False):
+        super().__init__()
+        self.ops, self.training = dict(ops), bool(training)
+        self.handlers: dict[Any, Any] = {}
+        self.indices = WeakTensorKeyDictionary()  # argmax output -> (logits, dim)
+        self.values = WeakTensorKeyDictionary()  # integer one-hot -> make(dtype), differentiable
+        if "sign" in ops:
+            self.handle(_methods("sign", "sgn"), self.sign)
+        if "round" in ops:
+            self.handle(_methods("round"), self.round)
+        if "step" in ops:
+            self.handle(_methods("heaviside"), self.heaviside)
+        if "argmax" in ops:
+            self.handle(_methods("argmax"), self.argmax)
+            self.handle((F.one_hot,), self.one_hot)
+            self.handle(SHAPE_OPS | CASTS, self.follow)
+
+    def handle(self, funcs, handler) -> None:
+        self.handlers.update(dict.fromkeys(funcs, handler))
+
+    def __repr__(self) -> str:
+        named = ", ".join(f"{op}={est!r}" + (" (relaxed)" if r else "") for op, (est, r) in
+                          self.ops.items())  # fmt: skip
+        return f"intercept({named}{', training=True' if self.training else ''})"
+
+    @run_eagerly
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        handler = self.handlers.get(func)
+        if handler is None or bypassed():
+            return func(*args, **kwargs)
+        with bypass():
+            return handler(func, args, kwargs)
+
+    @staticmethod
+    def acts(x: Tensor, changes_forward: bool) -> bool:
+        """Grad-carrying input under grad mode, or a forward that the estimator changes."""
+        if x.requires_grad:
+            return torch.is_grad_enabled()
+        return changes_forward
+
+    # --- step, sign, round ---------------------------------------------------------------------
+
+    def scalar(self, op, name, func, args, kwargs, scale=1.0):
+        x = first_arg(args, kwargs)
+        est, relaxed = self.ops[name]
+        if "out" in kwargs or not is_real(x) or not self.acts(x, relaxed):
+            return func(*args, **kwargs)
+        exact = None if relaxed else (lambda: func(*args, **kwargs))
+        return SurrogateFunction.apply(x, op, est, relaxed, exact, scale)
+
+    def sign(self, func, args, kwargs):
+        return self.scalar(SIGN, "sign", func, args, kwargs)
+
+    def round(self, func, args, kwargs):
+        decimals = args[1] if len(args) > 1 else kwargs.get("decimals", 0)
+        return self.scalar(ROUND, "round", func, args, kwargs, scale=10.0**decimals)
+
+    def heaviside(self, func, args, kwargs):
+        x = first_arg(args, kwargs)
+        values = args[1] if len(args) > 1 else kwargs.get("values")
+        est, relaxed = self.ops["step"]
+        if "out" in kwargs or not (is_real(x) and is_real(values)):
+            return func(*args, **kwargs)
+        if not self.acts(x, relaxed) and not self.acts(values, relaxed):
+            return func(*args, **kwargs)
+        shape = torch.broadcast_shapes(x.shape, values.shape)
+        return HeavisideFunction.apply(x.expand(shape), values.expand(shape), est, relaxed)
+
+    # --- argmax -> one_hot -> cast ---------------------------------------------------------------
+
+    def changes_argmax(self) -> bool:
+        est, relaxed = self.ops["argmax"]
+        return relaxed or (self.training and samples(est))
+
+    def argmax(self, func, args, kwargs):
+        index = func(*args, **kwargs)
+        x = first_arg(args, kwargs)
+        if "out" not in kwargs and is_real(x) and self.acts(x, self.changes_argmax()):
+            dim = args[1] if len(args) > 1 else kwargs.get("dim")
+            self.indices[index] = (x, dim)
+        return index
+
+    def one_hot(self, func, args, kwargs):
+        onehot = func(*args, **kwargs)
+        index = first_arg(args, kwargs, "tensor")
+        found = self.indices.get(index) if isinstance(index, Tensor) else None
+        if found is not None:
+            self.values[onehot] = self.one_hot_maker(*found, index, onehot.shape)
+        return onehot
+
+    def one_hot_maker(self, x: Tensor, dim: int | None, index: Tensor, shape: torch.Size):
+        """make(dtype): ``one_hot(index, shape[-1]).to(dtype)``'s values, differentiable in x."""
+        est, relaxed = self.ops["argmax"]
+        changes = self.changes_argmax()
+        training = self.training
+
+        def make(dtype: torch.dtype) -> Tensor:
+            z, d = (x.reshape(-1), 0) if dim is None or x.dim() == 0 else (x, dim % x.dim())
+            keep = index.reshape(z.shape[:d] + (1,) + z.shape[d + 1 :])
+
+            def exact():
+                return torch.zeros(z.shape, dtype=dtype, device=z.device).scatter_(d, keep, 1)
+
+            op = ArgmaxOp(d, training)
+            y = SurrogateFunction.apply(z, op, est, relaxed, None if changes else exact, 1.0)
+            y = y.to(dtype).movedim(d, -1)
+            n, c = shape[-1], z.shape[d]
+            y = F.pad(y, (0, n - c)) if n > c else y[..., :n]
+            return y.reshape(shape)
+
+        return make
+
+    def follow(self, func, args, kwargs):
+        """A shape op or cast of a followed one-hot: follow the result, or at a cast to a float
+        dtype return the differentiable version."""
+        out = func(*args, **kwargs)
+        src = first_arg(args, kwargs)
+        make = self.values.get(src) if isinstance(src, Tensor) else None
+        if make is None or not isinstance(out, Tensor):
+            return out
+        if func not in CASTS:
+            rest = args[1:]
+            self.values[out] = lambda dtype: func(make(dtype), *rest, **kwargs)
+        elif not out.is_floating_point():
+            self.values[out] = make  # an integer copy or a move: the same values
+        elif torch.is_grad_enabled() or self.changes_argmax():
+            y = make(out.dtype).to(out.device)
+            if y.shape == out.shape:
+                return y
+        return out
+
+
+def intercept(
+    *,
+    step: Any = None,
+    sign: Any = None,
+    round: Any = None,  # noqa: A002  (the op is called round)
+    argmax: Any = None,
+    training: bool = False,
+    **unknown: Any,
+) -> Intercept:
+    """A context manager under which plain torch hard ops get the named estimators' backward.
+
+    Each keyword takes what ``surrogate.step`` and friends take: a name, an ``Estimator``, or (step,
+    sign, round) a callable bump p; or an ``(estimator, relaxed)`` pair as
+    ``surrogate.config.estimators_from_config`` returns. ``step`` covers ``torch.heaviside``. Ops
+    left out keep PyTorch's behaviour. ``training=True`` lets ``gumbel`` and ``reinmax`` sample the
+    one-hot (like ``surrogate.ArgMax`` in training mode); by default every forward is PyTorch's.
+    See the module docstring for the calls covered and how argmax reaches the logits.
+    """
+    ops = resolve_ops(
+        "intercept", {"step": step, "sign": sign, "round": round, "argmax": argmax, **unknown}
+    )
+    if not isinstance(training, bool):
+        raise ValueError(f"intercept: training must be True or False, got {training!r}")
+    return Intercept(ops, training=training)

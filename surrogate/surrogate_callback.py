@@ -1,0 +1,89 @@
+"""A Lightning callback that gives any LightningModule's hard ops the estimators of a config.
+
+    ops = {"sign": {"name": "atan"}, "argmax": {"name": "softmax", "tau": 0.5}}
+    trainer = pl.Trainer(callbacks=[SurrogateCallback(ops, method="intercept")])
+
+``ops`` has the shape of the config group ``op`` (``configs/op/*.yaml``): per op a node
+``{name, relaxed, <params>}``; ops left out are left alone. ``method`` says how they reach the
+model:
+
+- ``swap``: at setup, ``surrogate.swap`` sets the estimator of every ``surrogate.Step``, ``Sign``,
+  ``Round`` and ``ArgMax`` module in it (a model built from this library's modules).
+- ``intercept``: every training, validation, test and predict batch runs under
+  ``surrogate.intercept``, so plain ``torch.sign``, ``torch.heaviside``, ``torch.round`` and
+  argmax + ``F.one_hot`` get the estimators' backward (a model written without this library).
+  Training batches run with ``training=True``, so ``gumbel`` and ``reinmax`` sample there.
+- ``both``: swap, then intercept (a model that mixes the two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+from torch import nn
+
+from surrogate.config import estimators_from_config
+from surrogate.intercept import Intercept, intercept
+from surrogate.modules import HardOp
+from surrogate.swap import swap
+
+METHODS = ("swap", "intercept", "both")
+
+
+def check_method(method: str, model: nn.Module | None = None) -> None:
+    """Refuse an unknown method, and ``swap`` on a model without surrogate modules."""
+    if method not in METHODS:
+        raise ValueError(
+            f"surrogate method: unknown {method!r}; choose one of: {', '.join(METHODS)}"
+        )
+    if (
+        method == "swap"
+        and model is not None
+        and not any(isinstance(m, HardOp) for m in model.modules())
+    ):
+        raise ValueError(
+            f"surrogate method 'swap' finds no surrogate.Step/Sign/Round/ArgMax module in "
+            f"{type(model).__name__}; for plain torch ops use 'intercept'"
+        )
+
+
+class SurrogateCallback(pl.Callback):
+    """Applies ``ops`` to the LightningModule by ``method``; see the module docstring."""
+
+    def __init__(self, ops: Mapping[str, Mapping[str, Any]], method: str = "intercept"):
+        check_method(method)
+        pairs = estimators_from_config(ops)
+        self.estimators = {op: pair for op, pair in pairs.items() if op in ops}
+        self.method = method
+        self._mode: Intercept | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.method in ("swap", "both"):
+            check_method(self.method, pl_module)
+            swap(pl_module, **self.estimators)
+
+    def _enter(self, pl_module: pl.LightningModule) -> None:
+        self._exit()
+        if self.method != "swap":
+            self._mode = intercept(**self.estimators, training=pl_module.training)
+            self._mode.__enter__()
+
+    def _exit(self) -> None:
+        mode, self._mode = self._mode, None
+        if mode is not None:
+            mode.__exit__(None, None, None)
+
+    # Batch hooks: (trainer, pl_module, [outputs,] batch, batch_idx[, dataloader_idx]).
+    def on_train_batch_start(self, trainer, pl_module, *args, **kwargs) -> None:
+        self._enter(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, *args, **kwargs) -> None:
+        self._exit()
+
+    on_validation_batch_start = on_test_batch_start = on_predict_batch_start = on_train_batch_start
+    on_validation_batch_end = on_test_batch_end = on_predict_batch_end = on_train_batch_end
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._exit()

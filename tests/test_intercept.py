@@ -1,0 +1,373 @@
+"""surrogate.intercept: plain torch hard ops keep PyTorch's forward bit for bit and get the same
+gradients as the same model built from surrogate's own ops with the same estimators."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import surrogate
+from surrogate.model import HardCNN
+from surrogate.plain_model import PlainCNN
+
+GROUPS, CATS = 3, 4
+
+
+class Net(nn.Module):
+    """sign -> heaviside -> round -> argmax one-hot (groups x categories) -> linear, with the hard
+    ops given by ``ops``: plain torch calls, or surrogate's functions (the reference)."""
+
+    def __init__(self, ops):
+        super().__init__()
+        self.ops = ops
+        self.a, self.b, self.c = nn.Linear(6, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+        self.d, self.e = nn.Linear(8, GROUPS * CATS), nn.Linear(GROUPS * CATS, 3)
+
+    def forward(self, x):
+        h = self.ops.sign(self.a(x))
+        h = self.ops.step(self.b(h))
+        h = self.ops.round(2 * self.c(h))
+        logits = self.d(h).unflatten(1, (GROUPS, CATS))
+        return self.e(self.ops.onehot(logits).flatten(1))
+
+
+class TorchOps:
+    sign = staticmethod(torch.sign)
+    round = staticmethod(torch.round)
+
+    @staticmethod
+    def step(x):
+        return torch.heaviside(x, torch.zeros(()))
+
+    @staticmethod
+    def onehot(logits):
+        return F.one_hot(torch.argmax(logits, dim=-1), CATS).float()
+
+
+class MethodOps:
+    """The method forms, a non-last argmax dim, and other casts."""
+
+    @staticmethod
+    def sign(x):
+        return x.sign()
+
+    @staticmethod
+    def round(x):
+        return x.round()
+
+    @staticmethod
+    def step(x):
+        return x.heaviside(torch.zeros(()))
+
+    @staticmethod
+    def onehot(logits):
+        index = logits.transpose(1, 2).argmax(1)  # (batch, groups), the classes on dim 1
+        return F.one_hot(index, CATS).to(logits.dtype).type_as(logits)
+
+
+class LibraryOps:
+    def __init__(self, step, sign, round, argmax):
+        self.est = {"step": step, "sign": sign, "round": round, "argmax": argmax}
+
+    def _pair(self, op):
+        spec = self.est[op]
+        return spec if isinstance(spec, tuple) else (spec, False)
+
+    def sign(self, x):
+        est, relaxed = self._pair("sign")
+        return surrogate.sign(x, est, relaxed=relaxed)
+
+    def step(self, x):
+        est, relaxed = self._pair("step")
+        return surrogate.step(x, est, relaxed=relaxed)
+
+    def round(self, x):
+        est, relaxed = self._pair("round")
+        return surrogate.round(x, est, relaxed=relaxed)
+
+    def onehot(self, logits):
+        est, relaxed = self._pair("argmax")
+        return surrogate.argmax(logits, est, dim=-1, relaxed=relaxed, training=False)
+
+
+def narrow_bump(r):
+    return torch.exp(-(r**2) / 0.02) / (0.02 * torch.pi) ** 0.5
+
+
+COMBOS = [
+    {"step": "ste", "sign": "ste", "round": "ste", "argmax": "ste"},
+    {"step": "sigmoid", "sign": "atan", "round": "triangle", "argmax": "softmax"},
+    {"step": "gaussian", "sign": "clipped_ste", "round": "sigmoid", "argmax": "sparsemax"},
+    {
+        "step": surrogate.estimator("sigmoid", beta=8.0),
+        "sign": narrow_bump,
+        "round": "tanh",
+        "argmax": surrogate.estimator("softmax", tau=0.5),
+    },
+    {"step": "none", "sign": "swish", "round": "exponential", "argmax": "reinmax"},
+]
+
+
+def grads(model, x):
+    model.zero_grad()
+    out = model(x)
+    out.backward(torch.linspace(-1, 1, out.numel()).reshape(out.shape))
+    return out.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def twins(estimators, plain_ops=TorchOps):
+    torch.manual_seed(0)
+    plain = Net(plain_ops)
+    library = Net(LibraryOps(**estimators))
+    library.load_state_dict(plain.state_dict())
+    return plain, library, torch.randn(16, 6)
+
+
+@pytest.mark.parametrize("plain_ops", [TorchOps, MethodOps])
+@pytest.mark.parametrize("estimators", COMBOS)
+def test_forward_is_pytorch_and_gradients_are_the_librarys(estimators, plain_ops):
+    plain, library, x = twins(estimators, plain_ops)
+    pytorch_out = plain(x)
+    with surrogate.intercept(**estimators):
+        out, got = grads(plain, x)
+    want_out, want = grads(library, x)
+    assert torch.equal(out, pytorch_out.detach())
+    assert torch.equal(out, want_out)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+    assert (got[0].abs().sum() > 0) == ("none" not in (estimators["sign"], estimators["step"]))
+
+
+def test_relaxed_pairs_run_the_smooth_forward_like_the_library():
+    estimators = {
+        "step": ("sigmoid", True),
+        "sign": ("atan", True),
+        "round": "ste",
+        "argmax": ("softmax", True),
+    }
+    plain, library, x = twins(estimators)
+    with surrogate.intercept(**estimators):
+        out, got = grads(plain, x)
+    want_out, want = grads(library, x)
+    torch.testing.assert_close(out, want_out)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_plain_cnn_under_intercept_matches_the_library_cnn():
+    estimators = {"step": "sigmoid", "sign": "atan", "round": "ste", "argmax": "softmax"}
+    torch.manual_seed(0)
+    plain = PlainCNN(activations=("sign", "step"))
+    torch.manual_seed(0)
+    pairs = {op: (surrogate.estimator(name), False) for op, name in estimators.items()}
+    library = HardCNN(pairs, activations=("sign", "step"))
+    layers = [plain.convs[0], plain.norms[0], plain.convs[1], plain.norms[1], plain.to_logits]
+    in_order = [p for layer in [*layers, plain.head] for p in layer.parameters()]
+    for p, q in zip(in_order, library.parameters(), strict=True):
+        assert torch.equal(p, q)  # same shapes and initialization
+    x = torch.randn(8, 1, 8, 8)
+    with surrogate.intercept(**estimators):
+        out, _ = grads(plain, x)
+    got = [p.grad for p in in_order]
+    want_out, want = grads(library, x)
+    assert torch.equal(out, want_out)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+    assert got[0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_forwards_bit_identical_at_zero_nan_and_inf(dtype):
+    x = torch.tensor([0.0, -0.0, 0.5, 1.5, -2.5, float("nan"), float("inf"), -3.0], dtype=dtype)
+    values = torch.tensor(0.25, dtype=dtype)
+    logits = torch.tensor([[1.0, 1.0, 0.0], [float("nan"), 0.0, 1.0]], dtype=dtype)
+    calls = [
+        lambda t: torch.sign(t),
+        lambda t: torch.heaviside(t, values),
+        lambda t: torch.round(t),
+        lambda t: torch.round(t, decimals=1),
+    ]
+    for call in calls:
+        want = call(x)
+        xg = x.clone().requires_grad_()
+        with surrogate.intercept(step="atan", sign="atan", round="sigmoid"):
+            got = call(xg)
+        assert got.grad_fn is not None
+        assert torch.equal(got.detach().view(torch.uint8), want.view(torch.uint8))
+    want = F.one_hot(logits.argmax(-1), 5).to(dtype)
+    with surrogate.intercept(argmax="softmax"):
+        got = F.one_hot(logits.clone().requires_grad_().argmax(-1), 5).to(dtype)
+    assert got.grad_fn is not None and torch.equal(got.detach(), want)
+
+
+def test_sign_at_zero_keeps_torch_forward_and_gets_the_jump_of_two():
+    x = torch.zeros(3, requires_grad=True)
+    with surrogate.intercept(sign="atan", step="atan"):
+        s = torch.sign(x)
+        h = torch.heaviside(x, torch.tensor(0.5))
+    assert s.tolist() == [0.0, 0.0, 0.0] and h.tolist() == [0.5, 0.5, 0.5]
+    (gs,) = torch.autograd.grad(s.sum(), x)
+    (gh,) = torch.autograd.grad(h.sum(), x)
+    assert torch.allclose(gs, torch.full((3,), 2.0)) and torch.allclose(gh, torch.ones(3))
+
+
+def test_heaviside_values_get_their_exact_gradient():
+    x = torch.tensor([-1.0, 0.0, 0.0, 2.0], requires_grad=True)
+    values = torch.tensor(0.5, requires_grad=True)
+    with surrogate.intercept(step="ste"):
+        out = torch.heaviside(x, values)
+    gx, gv = torch.autograd.grad(out.sum(), (x, values))
+    assert gv.item() == 2.0 and torch.equal(gx, torch.ones(4))
+
+
+def test_round_decimals_backward_is_the_bump_at_the_scaled_input():
+    x = torch.linspace(-1, 1, 41, dtype=torch.float64, requires_grad=True)
+    with surrogate.intercept(round="sigmoid"):
+        (got,) = torch.autograd.grad(torch.round(x, decimals=1).sum(), x)
+    (want,) = torch.autograd.grad((surrogate.round(x * 10, "sigmoid") / 10).sum(), x)
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(
+    ("chain", "on_floats"),  # the calls on the int64 one-hot, and the same calls on floats
+    [
+        (lambda oh: oh.float(), None),
+        (lambda oh: oh.double().float(), None),
+        (lambda oh: oh.long().view(4, -1).cpu().float(), lambda t: t.view(4, -1)),
+        (lambda oh: oh.permute(1, 0, 2).reshape(3, -1).to(torch.float32), None),
+        (lambda oh: oh[:, 1:].mT.contiguous().to(torch.zeros(())), None),
+        (lambda oh: oh.flatten(1).T.type(torch.float32), None),
+    ],
+)
+def test_one_hot_casts_after_views_carry_the_gradient(chain, on_floats):
+    logits = torch.randn(4, 3, 5)
+    want_out = chain(F.one_hot(logits.argmax(-1), 6))
+    g = torch.randn_like(want_out)
+    x = logits.clone().requires_grad_()
+    with surrogate.intercept(argmax="softmax"):
+        out = chain(F.one_hot(x.argmax(-1), 6))
+    assert torch.equal(out, want_out)
+    (got,) = torch.autograd.grad(out, x, g)
+    ref = logits.clone().requires_grad_()
+    padded = F.pad(surrogate.argmax(ref, "softmax"), (0, 1))  # num_classes 6 > 5 logits
+    (want,) = torch.autograd.grad((on_floats or chain)(padded), ref, g)
+    torch.testing.assert_close(got, want)
+
+
+def test_argmax_with_keepdim_and_without_dim():
+    logits = torch.randn(4, 5)
+    x = logits.clone().requires_grad_()
+    with surrogate.intercept(argmax="ste"):
+        kept = F.one_hot(x.argmax(1, keepdim=True), 5).float()
+        flat = F.one_hot(torch.argmax(x), 20).float()
+    assert torch.equal(kept, F.one_hot(logits.argmax(1, keepdim=True), 5).float())
+    assert torch.equal(flat, F.one_hot(logits.argmax(), 20).float())
+    g1, g2 = torch.randn(4, 1, 5), torch.randn(20)
+    (got,) = torch.autograd.grad((kept * g1).sum() + (flat * g2).sum(), x)
+    torch.testing.assert_close(got, g1.squeeze(1) + g2.view(4, 5))  # ste: g passes unchanged
+
+
+def test_gumbel_keeps_pytorch_forward_unless_training():
+    torch.manual_seed(0)
+    logits = torch.randn(64, 5)
+    x = logits.clone().requires_grad_()
+    with surrogate.intercept(argmax="gumbel"):
+        plain = F.one_hot(x.argmax(-1), 5).float()
+    assert torch.equal(plain, F.one_hot(logits.argmax(-1), 5).float())
+    torch.manual_seed(1)
+    with surrogate.intercept(argmax="gumbel", training=True):
+        sampled = F.one_hot(x.argmax(-1), 5).float()
+    torch.manual_seed(1)
+    ref = logits.clone().requires_grad_()
+    want = surrogate.argmax(ref, "gumbel", training=True)
+    assert torch.equal(sampled, want) and not torch.equal(sampled, plain)
+    g = torch.randn(64, 5)
+    (got,) = torch.autograd.grad(sampled, x, g)
+    torch.testing.assert_close(got, torch.autograd.grad(want, ref, g)[0])
+
+
+def test_pytorch_behaviour_is_back_after_the_block():
+    x = torch.randn(4, 3, requires_grad=True)
+    with surrogate.intercept(step="ste", sign="ste", round="ste", argmax="ste"):
+        torch.sign(x)
+        index = x.argmax(-1)
+    (g,) = torch.autograd.grad(torch.sign(x).sum() + torch.round(x).sum(), x)
+    assert torch.equal(g, torch.zeros_like(x))
+    with pytest.raises(RuntimeError, match="heaviside"):
+        torch.heaviside(x, torch.zeros(())).sum().backward()
+    assert not F.one_hot(index, 3).float().requires_grad  # followed inside, cast outside
+    assert not F.one_hot(x.argmax(-1), 3).float().requires_grad
+
+
+def test_ops_not_named_keep_pytorch_behaviour():
+    x = torch.randn(5, requires_grad=True)
+    with surrogate.intercept(sign="ste"):
+        (g,) = torch.autograd.grad(torch.round(x).sum(), x)
+        assert not F.one_hot(x.argmax(), 5).float().requires_grad
+        with pytest.raises(RuntimeError, match="heaviside"):
+            torch.heaviside(x, torch.zeros(())).sum().backward()
+    assert torch.equal(g, torch.zeros(5))
+
+
+def test_nesting_inner_wins_for_its_ops_and_outer_is_back_after():
+    x = torch.randn(50, dtype=torch.float64, requires_grad=True)
+
+    def grad(fn):
+        return torch.autograd.grad(fn(x).sum(), x)[0]
+
+    with surrogate.intercept(sign=("sigmoid", True), round="ste"):
+        with surrogate.intercept(sign="atan"):
+            inner = torch.sign(x)
+            assert torch.equal(inner, torch.sign(x.detach()))  # exact, not the outer's relaxed
+            assert torch.allclose(grad(torch.sign), grad(lambda t: surrogate.sign(t, "atan")))
+            assert torch.equal(grad(torch.round), torch.ones_like(x))  # from the outer block
+        relaxed = torch.sign(x)
+    torch.testing.assert_close(relaxed, surrogate.sign(x, "sigmoid", relaxed=True))
+
+
+def test_no_grad_and_library_ops_are_left_alone():
+    x = torch.randn(6, requires_grad=True)
+    with surrogate.intercept(sign="atan", round="atan"):
+        with torch.no_grad():
+            assert torch.sign(x).grad_fn is None
+        y = surrogate.round(x, "ste")  # torch.round inside the library's own op: untouched
+    assert torch.equal(torch.autograd.grad(y.sum(), x)[0], torch.ones(6))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"sigm": "ste"}, ["'sigm'", "step, sign, round, argmax"]),
+        ({"heaviside": "ste"}, ["'heaviside'", "step"]),
+        ({"sign": "atn"}, ["'atn'", "sign", "atan", "clipped_ste"]),
+        ({"sign": "gumbel"}, ["gumbel", "sign", "atan"]),
+        ({"argmax": "sigmoid"}, ["sigmoid", "argmax", "softmax"]),
+        ({"argmax": narrow_bump}, ["custom", "argmax", "softmax"]),
+        ({"sign": ("ste", True)}, ["relaxed", "ste", "sigmoid"]),
+        ({"training": "yes"}, ["training", "'yes'"]),
+    ],
+)
+def test_bad_input_is_a_value_error_naming_it(kwargs, words):
+    with pytest.raises(ValueError) as info:
+        surrogate.intercept(**kwargs)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
+def test_torch_compile_works_and_fullgraph_says_why_not():
+    torch._dynamo.reset()
+    estimators = {"step": "sigmoid", "sign": "atan", "round": "ste", "argmax": "softmax"}
+    plain, library, x = twins(estimators)
+    compiled = torch.compile(plain)
+    with surrogate.intercept(**estimators):
+        out, got = grads(compiled, x)
+    want_out, want = grads(library, x)
+    assert torch.equal(out, want_out)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+    torch._dynamo.reset()
+    with surrogate.intercept(**estimators), pytest.raises(Exception, match="intercept runs eager"):
+        torch.compile(plain, fullgraph=True)(x)
+    torch._dynamo.reset()
