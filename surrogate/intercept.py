@@ -309,7 +309,8 @@ def intercept(
 
     Each keyword takes what ``surrogate.step`` and friends take: a name, an ``Estimator``, or (step,
     sign, round) a callable bump p; or an ``(estimator, relaxed)`` pair as
-    ``surrogate.config.estimators_from_config`` returns. ``step`` covers ``torch.heaviside``. Ops
+    ``surrogate.config.estimators_from_config`` returns, or a config node ``{"name": "sigmoid",
+    "beta": 8.0, "relaxed": False}``. ``step`` covers ``torch.heaviside``. Ops
     left out keep PyTorch's behaviour. ``training=True`` lets ``gumbel`` and ``reinmax`` sample the
     one-hot (like ``surrogate.ArgMax`` in training mode); by default every forward is PyTorch's.
     See the module docstring for the calls covered and how argmax reaches the logits.

@@ -19,9 +19,11 @@ def resolve_ops(owner: str, ops: Mapping[str, Any]) -> dict[str, tuple[Estimator
     """``{op: (estimator, relaxed)}`` for every op named in ``ops`` (``None`` names none).
 
     A value is what ``surrogate.step`` and friends take (a name, an ``Estimator``, or for step,
-    sign and round a callable bump p), or an ``(estimator, relaxed)`` pair as
-    ``surrogate.config.estimators_from_config`` returns. Everything is checked before anything is
-    done: a bad op or estimator raises a ValueError naming it and the valid choices.
+    sign and round a callable bump p), an ``(estimator, relaxed)`` pair as
+    ``surrogate.config.estimators_from_config`` returns, or a config node
+    ``{"name": ..., "relaxed": ..., <params>}`` as in ``configs/op/*.yaml``. Everything is checked
+    before anything is done: a bad op or estimator raises a ValueError naming it and the valid
+    choices.
     """
     unknown = [op for op in ops if op not in OPS]
     if unknown:
@@ -30,16 +32,21 @@ def resolve_ops(owner: str, ops: Mapping[str, Any]) -> dict[str, tuple[Estimator
     for op, spec in ops.items():
         if spec is None:
             continue
-        relaxed = False
+        name, relaxed, params = spec, False, {}
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], bool):
-            spec, relaxed = spec
-        if isinstance(spec, str) and spec not in available(op):
+            name, relaxed = spec
+        if isinstance(spec, Mapping):  # as estimator_from_node: None takes the default
+            name, relaxed = spec.get("name"), bool(spec.get("relaxed", False))
+            params = {
+                k: v for k, v in spec.items() if k not in ("name", "relaxed") and v is not None
+            }
+        if isinstance(name, str) and all(name not in available(o) for o in OPS):
             raise ValueError(
-                f"{owner}: unknown estimator {spec!r} for {op}; "
+                f"{owner}: unknown estimator {name!r} for {op}; "
                 f"choose one of: {', '.join(available(op))}"
             )
         try:
-            resolved[op] = (resolve(op, spec, {}, relaxed), relaxed)
+            resolved[op] = (resolve(op, name, params, relaxed), relaxed)
         except ValueError as err:
             raise ValueError(f"{owner}: {op}: {err}") from None
     return resolved
@@ -58,9 +65,9 @@ def swap(
 
     Each keyword names the new estimator of that op (see ``resolve_ops``); ops left out keep
     theirs. A bare estimator makes the modules hard (``relaxed=False``); an
-    ``(estimator, relaxed)`` pair sets both. Returns how many modules it changed: modules already
-    set that way are not counted. Plain torch ops (``torch.sign``) are not modules; for them use
-    ``surrogate.intercept``.
+    ``(estimator, relaxed)`` pair or a config node sets both. Returns how many modules it changed:
+    modules already set that way are not counted. Plain torch ops (``torch.sign``) are not modules;
+    for them use ``surrogate.intercept``.
     """
     ops = {"step": step, "sign": sign, "round": round, "argmax": argmax, **unknown}
     named = resolve_ops("swap", ops)

@@ -132,6 +132,21 @@ def test_comparisons_count_when_cast_to_float_not_as_masks():
     assert report.dead_parameters == ["a.weight", "a.bias", "b.weight", "b.bias"]
 
 
+def test_where_picking_constants_is_a_hard_step():
+    class Steps(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+        def forward(self, x):
+            h = torch.where(self.a(x) > 0, 1.0, -1.0)  # a hard sign
+            return self.b(h) + x.le(0).float()  # x carries no gradient: not a finding
+
+    report = surrogate.audit(Steps(), torch.randn(2, 4))
+    assert found(report) == [("gt", "", "cut")]
+    assert report.dead_parameters == ["a.weight", "a.bias"]
+
+
 def test_floor_and_method_forms_and_a_custom_loss():
     class Methods(nn.Module):
         def __init__(self):

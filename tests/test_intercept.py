@@ -178,6 +178,28 @@ def test_plain_cnn_under_intercept_matches_the_library_cnn():
     assert got[0].abs().sum() > 0
 
 
+def test_config_nodes_are_accepted_like_estimators():
+    nodes = {
+        "step": {"name": "sigmoid", "beta": 8.0, "relaxed": False},
+        "sign": {"name": "atan", "alpha": None},  # None: the default
+        "round": {"name": "ste"},
+        "argmax": {"name": "softmax", "tau": 0.5},
+    }
+    objects = {
+        "step": surrogate.estimator("sigmoid", beta=8.0),
+        "sign": "atan",
+        "round": "ste",
+        "argmax": surrogate.estimator("softmax", tau=0.5),
+    }
+    plain, library, x = twins(objects)
+    with surrogate.intercept(**nodes):
+        out, got = grads(plain, x)
+    want_out, want = grads(library, x)
+    assert torch.equal(out, want_out)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_forwards_bit_identical_at_zero_nan_and_inf(dtype):
     x = torch.tensor([0.0, -0.0, 0.5, 1.5, -2.5, float("nan"), float("inf"), -3.0], dtype=dtype)
@@ -346,6 +368,8 @@ def test_no_grad_and_library_ops_are_left_alone():
         ({"argmax": "sigmoid"}, ["sigmoid", "argmax", "softmax"]),
         ({"argmax": narrow_bump}, ["custom", "argmax", "softmax"]),
         ({"sign": ("ste", True)}, ["relaxed", "ste", "sigmoid"]),
+        ({"sign": {"name": "sigmoid", "alpha": 2.0}}, ["sigmoid", "'alpha'", "beta"]),
+        ({"step": {"name": "atan", "alpha": -1}}, ["alpha", "-1", "> 0"]),
         ({"training": "yes"}, ["training", "'yes'"]),
     ],
 )

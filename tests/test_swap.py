@@ -66,6 +66,8 @@ def test_pairs_set_relaxed_both_ways():
     assert net[0].act.relaxed and net[8].relaxed
     assert surrogate.swap(net, sign="ste", argmax="ste") == 3  # a bare name: hard again
     assert not net[0].act.relaxed and net[0].act.estimator == surrogate.estimator("ste")
+    assert surrogate.swap(net, sign={"name": "tanh", "beta": 4.0, "relaxed": True}) == 2
+    assert net[1].act.relaxed and net[1].act.estimator == surrogate.estimator("tanh", beta=4.0)
 
 
 def test_a_callable_bump_is_accepted_for_scalar_ops():
