@@ -89,10 +89,6 @@ def build(config: dict[str, Any], output_dir: Path):
     return data, module, trainer, checkpoint
 
 
-def _whole(x: float) -> float | int:
-    return int(x) if float(x).is_integer() else x
-
-
 def run(
     config: dict[str, Any],
     output_dir: str | Path,
@@ -125,8 +121,8 @@ def run(
         "data": config["data"]["name"],
         "test_acc": tested[0]["test/acc"],
         "best_val_acc": max(curves["val_acc"]),
-        "epochs": _whole(curves["val_epochs"][-1]),
-        "steps": curves["val_steps"][-1],
+        "epochs": curves["epochs"],
+        "steps": curves["steps"],
         "wall_seconds": round(time.perf_counter() - start, 3),
         "train_seconds": round(curves["wall_seconds"], 3),
         **{name: curves[name] for name in CurveRecorder.CURVES},
