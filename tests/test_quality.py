@@ -107,11 +107,11 @@ def test_compile_fullgraph_equals_eager(op):
     (eager_out, eager_grad), (compiled_out, compiled_grad) = results
     for config, a, b in zip(configs, eager_out, compiled_out, strict=True):
         if config.get("relaxed"):  # a smooth forward: the compiler may fuse it, to rounding
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=str(config))
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=str(config))
         else:  # a hard forward: exact
             assert torch.equal(a, b), config
     for config, a, b in zip(configs, eager_grad, compiled_grad, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=str(config))
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=str(config))
 
 
 @pytest.mark.slow
