@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 THRESHOLDS = (0.5, 0.8, 0.9)
-IGNORED_KEYS = ("seed", "hydra.", "experiment")  # keys that never tell configurations apart
+IGNORED_KEYS = ("seed", "hydra.", "experiment", "ckpt_path")  # never tell configurations apart
 
 
 @dataclass
