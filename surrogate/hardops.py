@@ -8,6 +8,8 @@
 | argmax | one-hot of the first maximum on dim   | —      | —                               |
 
 NaN in gives NaN out; ±inf give the limits. Forwards are computed in the input's dtype, exactly.
+Each scalar op's formulas (``exact``, ``offset``, ``lift``) are written once; ``hard`` and ``relax``
+run them eagerly for small tensors and as one fused kernel for large ones (``surrogate.fused``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import ClassVar
 
 import torch
 
+from surrogate import fused
 from surrogate.estimators.argmax import one_hot_argmax
 from surrogate.estimators.base import upcast
 
@@ -27,8 +30,13 @@ class ScalarOp:
     name: ClassVar[str]
     jump: ClassVar[float]
 
-    def hard(self, x: torch.Tensor) -> torch.Tensor:
+    def exact(self, x: torch.Tensor) -> torch.Tensor:
+        """The hard forward's formula, exact in x's dtype."""
         raise NotImplementedError
+
+    def hard(self, x: torch.Tensor) -> torch.Tensor:
+        """The hard forward: ``exact(x)``, in one pass over memory for large tensors."""
+        return fused.call(self.exact, x)
 
     def offset(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -37,8 +45,13 @@ class ScalarOp:
         """The relaxed forward, given the bump's integral P."""
         raise NotImplementedError
 
-    def relax(self, x: torch.Tensor, est) -> torch.Tensor:
+    def smooth(self, x: torch.Tensor, est) -> torch.Tensor:
+        """The relaxed forward's formula: ``lift`` computed in fp32 for fp16/bf16, in x's dtype."""
         return self.lift(upcast(x), est.primitive).to(x.dtype)
+
+    def relax(self, x: torch.Tensor, est) -> torch.Tensor:
+        """The relaxed forward, fused for large tensors unless ``est`` is a user's own bump."""
+        return fused.call(self.smooth, x, est) if est.fusable else self.smooth(x, est)
 
     def __eq__(self, other):
         return type(self) is type(other)
@@ -52,7 +65,7 @@ class StepOp(ScalarOp):
 
     name, jump = "step", 1.0
 
-    def hard(self, x):
+    def exact(self, x):
         return torch.where(x > 0, 1.0, torch.where(x <= 0, 0.0, x))
 
     def lift(self, x, primitive):
@@ -64,7 +77,7 @@ class SignOp(ScalarOp):
 
     name, jump = "sign", 2.0
 
-    def hard(self, x):
+    def exact(self, x):
         return torch.where(x >= 0, 1.0, torch.where(x < 0, -1.0, x))
 
     def lift(self, x, primitive):
@@ -80,7 +93,7 @@ class RoundOp(ScalarOp):
 
     name, jump = "round", 1.0
 
-    def hard(self, x):
+    def exact(self, x):
         return torch.round(x)
 
     def offset(self, x):

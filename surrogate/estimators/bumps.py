@@ -4,6 +4,10 @@ An op whose output jumps by J at c gets the surrogate derivative J·p(x − c): 
 sign 2·p(x), round p(r) with r the signed distance to the nearest boundary k + 1/2. Relaxed mode
 replaces the hard forward by the matching integral (P for step, 2P − 1 for sign). Each bump has unit
 area, and its default parameter gives p(0) = 1. Formulas: SPEC section 3.
+
+The backward's formula ``surrogate_grad`` runs eagerly for small tensors and as one fused kernel for
+large ones (``surrogate.fused``). Each bump is written in few elementwise ops, J folded into its
+constant, and out of place, so a ``create_graph`` backward can differentiate it again.
 """
 
 from __future__ import annotations
@@ -11,19 +15,25 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 
+from surrogate import fused
 from surrogate.estimators.base import SCALAR_OPS, Estimator, param, register, upcast
 
 
 class Bump(Estimator):
-    """Base of the smooth estimators: saves the input once, computes J·p(offset(x)) in backward."""
+    """Base of the smooth estimators: saves the input once, computes J·p(offset(x)) in backward.
+
+    ``fusable``: whether ``surrogate.fused`` may compile this estimator's formulas.
+    """
 
     ops = SCALAR_OPS
+    fusable: ClassVar[bool] = True
 
-    def bump(self, r: torch.Tensor) -> torch.Tensor:
-        """p(r), the unit-area surrogate derivative."""
+    def bump(self, r: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """scale·p(r), with p the unit-area surrogate derivative."""
         raise NotImplementedError
 
     def primitive(self, r: torch.Tensor) -> torch.Tensor:
@@ -34,10 +44,20 @@ class Bump(Estimator):
         return True
 
     def grad(self, op, g, x):
-        d = self.bump(op.offset(upcast(x)))
-        if op.jump != 1.0:
-            d = d * op.jump
-        return (g * d).to(g.dtype)
+        if self.fusable:
+            return fused.call(self.surrogate_grad, op, g, x)
+        return self.surrogate_grad(op, g, x)
+
+    def surrogate_grad(self, op, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The backward's formula g·J·p(offset(x)), in fp32 for fp16/bf16, returned in g's dtype."""
+        return (g * self.bump(op.offset(upcast(x)), op.jump)).to(g.dtype)
+
+
+def _logistic(r: torch.Tensor, k: float, c: float) -> torch.Tensor:
+    """c·e/(1 + e)² with e = exp(−k·|r|), which is c·σ(kr)·σ(−kr): one exp, exact in the tails
+    (e <= 1, so nothing overflows), 0 at ±inf, NaN at NaN."""
+    e = torch.exp(r.abs() * -k)
+    return c * e / (1 + e).square()
 
 
 @register
@@ -52,17 +72,37 @@ class ClippedSTE(Bump):
     name = "clipped_ste"
     width: float = param(1.0)
 
-    def bump(self, r):
-        return (r.abs() <= self.width).to(r.dtype) / (2 * self.width)
+    def bump(self, r, scale=1.0):
+        return (r.abs() <= self.width).to(r.dtype) * (scale / (2 * self.width))
 
     def primitive(self, r):
         return ((r + self.width) / (2 * self.width)).clamp(0.0, 1.0)
 
+    def forward(self, op, x, relaxed):
+        if relaxed:
+            return op.relax(x, self), self.save(op, x)
+        out, inside = fused.call(self.hard_and_inside, op, x)  # one pass: output and mask
+        return out, (inside,)
+
     def save(self, op, x):
-        return (op.offset(upcast(x)).abs() <= self.width,)
+        return (fused.call(self.inside, op, x),)
+
+    def inside(self, op, x):
+        """The mask 1[|offset(x)| <= w] as uint8, one byte per element (inductor's C++ loops read
+        and write bool tensors element by element, uint8 ones a vector at a time)."""
+        return torch.where(op.offset(upcast(x)).abs() <= self.width, 1.0, 0.0).to(torch.uint8)
+
+    def hard_and_inside(self, op, x):
+        return op.exact(x), self.inside(op, x)
 
     def grad(self, op, g, inside):
-        return torch.where(inside, g, 0.0) * (op.jump / (2 * self.width))
+        return fused.call(self.masked_grad, op, g, inside)
+
+    def masked_grad(self, op, g, inside):
+        """The backward's formula: g·J/(2w) inside the window, 0 outside."""
+        scale = op.jump / (2 * self.width)
+        kept = torch.where(inside.to(g.dtype) != 0, g, 0.0)
+        return kept if scale == 1 else kept * scale
 
 
 @register
@@ -71,15 +111,14 @@ class Sigmoid(Bump):
     """``sigmoid``: p(r) = β·σ(βr)·(1 − σ(βr)), P(r) = σ(βr).
 
     SpikingJelly's Sigmoid; snnTorch's sigmoid (unnormalized there, slope 25). Computed as
-    β·σ(βr)·σ(−βr), which keeps its accuracy in the tails.
+    β·σ(βr)·σ(−βr) = β·e/(1 + e)², e = exp(−β|r|), which keeps its accuracy in the tails.
     """
 
     name = "sigmoid"
     beta: float = param(4.0)
 
-    def bump(self, r):
-        y = self.beta * r
-        return self.beta * torch.sigmoid(y) * torch.sigmoid(-y)
+    def bump(self, r, scale=1.0):
+        return _logistic(r, self.beta, self.beta * scale)
 
     def primitive(self, r):
         return torch.sigmoid(self.beta * r)
@@ -96,8 +135,8 @@ class FastSigmoid(Bump):
     name = "fast_sigmoid"
     beta: float = param(2.0)
 
-    def bump(self, r):
-        return (self.beta / 2) / (1 + self.beta * r.abs()).square()
+    def bump(self, r, scale=1.0):
+        return (self.beta / 2 * scale) / (1 + self.beta * r.abs()).square()
 
     def primitive(self, r):
         # As 1/2 ± (1/2 − tail): βr / (1 + β|r|) would be inf/inf = NaN once βr overflows.
@@ -116,8 +155,8 @@ class Atan(Bump):
     name = "atan"
     alpha: float = param(2.0)
 
-    def bump(self, r):
-        return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * r).square())
+    def bump(self, r, scale=1.0):
+        return (self.alpha / 2 * scale) / (1 + (math.pi / 2 * self.alpha * r).square())
 
     def primitive(self, r):
         return 0.5 + torch.atan(math.pi / 2 * self.alpha * r) / math.pi
@@ -128,14 +167,15 @@ class Atan(Bump):
 class Tanh(Bump):
     """``tanh``: p(r) = (β/2)·(1 − tanh²(βr)), P(r) = (1 + tanh(βr)) / 2.
 
-    Norse's tanh surrogate. Computed as (β/2) / cosh²(βr), exact in the tails.
+    Norse's tanh surrogate. Computed as (β/2) / cosh²(βr) = 2β·e/(1 + e)², e = exp(−2β|r|), exact
+    in the tails.
     """
 
     name = "tanh"
     beta: float = param(2.0)
 
-    def bump(self, r):
-        return (self.beta / 2) / torch.cosh(self.beta * r).square()
+    def bump(self, r, scale=1.0):
+        return _logistic(r, 2 * self.beta, 2 * self.beta * scale)
 
     def primitive(self, r):
         return (1 + torch.tanh(self.beta * r)) / 2
@@ -153,8 +193,8 @@ class Triangle(Bump):
     name = "triangle"
     width: float = param(1.0)
 
-    def bump(self, r):
-        return (1 - r.abs() / self.width).clamp(min=0.0) / self.width
+    def bump(self, r, scale=1.0):
+        return (1 - r.abs() / self.width).clamp(min=0.0) * (scale / self.width)
 
     def primitive(self, r):
         u = (r.abs() / self.width).clamp(max=1.0)
@@ -172,8 +212,9 @@ class Gaussian(Bump):
     name = "gaussian"
     sigma: float = param(1 / math.sqrt(2 * math.pi))
 
-    def bump(self, r):
-        return torch.exp(-(r / self.sigma).square() / 2) / (self.sigma * math.sqrt(2 * math.pi))
+    def bump(self, r, scale=1.0):
+        peak = scale / (self.sigma * math.sqrt(2 * math.pi))
+        return torch.exp(r.square() * (-0.5 / self.sigma**2)) * peak
 
     def primitive(self, r):
         return (1 + torch.erf(r / (self.sigma * math.sqrt(2)))) / 2
@@ -190,8 +231,8 @@ class Exponential(Bump):
     name = "exponential"
     alpha: float = param(2.0)
 
-    def bump(self, r):
-        return (self.alpha / 2) * torch.exp(-self.alpha * r.abs())
+    def bump(self, r, scale=1.0):
+        return torch.exp(r.abs() * -self.alpha) * (self.alpha / 2 * scale)
 
     def primitive(self, r):
         return 0.5 + torch.copysign(1 - torch.exp(-self.alpha * r.abs()), r) / 2
@@ -208,16 +249,19 @@ class Swish(Bump):
     """``swish``: p(r) = (β/2)·(2 − βr·tanh(βr/2)) / (1 + cosh(βr)), P(r) = σ(βr)·(1 + βr·σ(−βr)).
 
     The derivative of larq's SwishSign (Darabi et al. 2018, arXiv:1812.11800; β = 5 there), halved
-    to unit area. Computed as β·(2 − y·tanh(y/2))·σ(y)·σ(−y) with y = βr. Not monotone: p < 0 for
-    |βr| > 2.4.
+    to unit area. With a = |βr| and e = exp(−a), σ(βr)·σ(−βr) = e/(1 + e)² and βr·tanh(βr/2) =
+    a·(1 − e)/(1 + e), so p = β·e·(2(1 + e) − a(1 − e)) / (1 + e)³: one exp. Not monotone: p < 0
+    for |βr| > 2.4.
     """
 
     name = "swish"
     beta: float = param(2.0)
 
-    def bump(self, r):
-        y = (self.beta * r).clamp(-_SWISH_CLAMP, _SWISH_CLAMP)
-        return self.beta * (2 - y * torch.tanh(y / 2)) * torch.sigmoid(y) * torch.sigmoid(-y)
+    def bump(self, r, scale=1.0):
+        a = (self.beta * r).abs().clamp(max=_SWISH_CLAMP)
+        e = torch.exp(-a)
+        s = 1 + e
+        return (self.beta * scale) * e * (2 * s - a * (1 - e)) / s.pow(3)
 
     def primitive(self, r):
         y = (self.beta * r).clamp(-_SWISH_CLAMP, _SWISH_CLAMP)
@@ -234,6 +278,7 @@ class Custom(Bump):
     """
 
     name = "custom"
+    fusable = False  # a user's function may not trace; it runs eagerly
     p: Callable[[torch.Tensor], torch.Tensor]
     integral: Callable[[torch.Tensor], torch.Tensor] | None = None
 
@@ -242,8 +287,9 @@ class Custom(Bump):
             if not (callable(fn) or (field == "integral" and fn is None)):
                 raise ValueError(f"custom: {field} must be a callable tensor -> tensor, got {fn!r}")
 
-    def bump(self, r):
-        return self.p(r)
+    def bump(self, r, scale=1.0):
+        p = self.p(r)
+        return p if scale == 1 else p * scale
 
     def primitive(self, r):
         return self.integral(r)

@@ -1,0 +1,167 @@
+"""Fused elementwise kernels: a formula's passes over memory become one.
+
+``call(fn, *args)`` returns ``fn(*args)``, where ``fn`` is an elementwise formula of the tensors in
+``args`` (the other arguments are constants hashable by value, such as an op or an estimator) that
+returns a tensor or a tuple of tensors shaped like its inputs. Run eagerly, every elementwise op of
+a formula is one pass over memory and one temporary: a bump's backward takes five to ten. For large
+tensors ``call`` runs the same formula compiled by ``torch.compile`` into one loop (C++ with OpenMP
+on CPU, Triton on CUDA) that reads each input once and writes each output once. A kernel is compiled
+once per formula, constants, dtypes, device and CPU thread count (the C++ loop is built for a thread
+count), takes any length (``dynamic=True``), and has a code object of its own, so dynamo's limit on
+recompiles per code object is never reached however many kernels there are.
+
+The compiled kernel runs only where it pays and is safe: at least ``threshold`` elements in plain
+dense tensors of one shape and layout on CPU or CUDA, with grad mode off (a hard op's forward, or a
+backward without ``create_graph``). It is skipped while ``torch.compile`` traces the caller (which
+fuses the formula into its own graph) and under a TorchFunctionMode or TorchDispatchMode (which
+would be bypassed). Everywhere else, and for good once a compile fails (no C++ compiler, no Triton;
+one warning), the formula runs eagerly, so both paths compute the same formulas: hard forwards
+agree bit for bit, smooth ones to rounding. ``SURROGATE_FUSED=0`` in the environment turns the
+compiled path off.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import types
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+Tensor = torch.Tensor
+
+enabled = os.environ.get("SURROGATE_FUSED", "1") != "0"
+threshold = 2**16  # elements; below this a kernel launch costs more than the passes it saves
+failure: str | None = None  # why the compiled path was turned off, if a compile failed
+
+
+@dataclass
+class Kernel:
+    """One compiled formula, its output dtypes, and its compile time once it has run."""
+
+    name: str
+    compiled: Callable[..., None]
+    out_dtypes: tuple[torch.dtype, ...]
+    returns_tuple: bool
+    compile_seconds: float | None = None
+
+
+_kernels: dict[tuple, Kernel] = {}
+
+
+def kernels() -> list[Kernel]:
+    """The kernels compiled so far in this process, in order."""
+    return list(_kernels.values())
+
+
+def call(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, as one compiled kernel where that pays (see the module docstring)."""
+    if torch.compiler.is_compiling() or not enabled:
+        return fn(*args)
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    if not _eligible(tensors):
+        return fn(*args)
+    kernel = _kernels.get(key := _key(fn, args, tensors))
+    if kernel is None:
+        kernel = _kernels[key] = _build(fn, args, len(_kernels))
+    first = tensors[0]
+    outs = tuple(torch.empty_like(first, dtype=dtype) for dtype in kernel.out_dtypes)
+    flat = [_flat(t) for t in (*tensors, *outs)]
+    if kernel.compile_seconds is not None:
+        kernel.compiled(*flat)
+    else:
+        start = time.perf_counter()
+        try:
+            kernel.compiled(*flat)
+        except Exception as exc:  # no compiler, no Triton, or a formula dynamo cannot trace
+            _turn_off(exc)
+            return fn(*args)
+        kernel.compile_seconds = time.perf_counter() - start
+    return outs if kernel.returns_tuple else outs[0]
+
+
+def _eligible(tensors: list[Tensor]) -> bool:
+    if not tensors or torch.is_grad_enabled():
+        return False
+    first = tensors[0]
+    if first.numel() < threshold or first.device.type not in ("cpu", "cuda"):
+        return False
+    if not first.is_floating_point() or not _dense(first):
+        return False
+    for t in tensors:
+        if type(t) is not Tensor or t.device != first.device:
+            return False
+        if t.shape != first.shape or t.stride() != first.stride():
+            return False
+    return torch._C._len_torch_function_stack() == 0 and torch._C._len_torch_dispatch_stack() == 0
+
+
+def _dense(t: Tensor) -> bool:
+    """Whether ``t`` covers one block of memory with no gaps or overlaps, in any order of dims."""
+    if t.is_contiguous():
+        return True
+    expected = 1
+    for stride, size in sorted((st, n) for n, st in zip(t.shape, t.stride(), strict=True) if n > 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _flat(t: Tensor) -> Tensor:
+    """The elements of a dense ``t`` as a 1-D view in memory order."""
+    return t.view(-1) if t.is_contiguous() else t.as_strided((t.numel(),), (1,))
+
+
+def _key(fn: Callable[..., Any], args: tuple, tensors: list[Tensor]) -> tuple:
+    # A bound method hashes by its object's identity; key it by the object's value instead, so an
+    # equal estimator built anew (surrogate.step(x, "atan") builds one per call) reuses the kernel.
+    target = (fn.__func__, fn.__self__) if isinstance(fn, types.MethodType) else fn
+    layout = tuple(a.dtype if isinstance(a, Tensor) else a for a in args)
+    first = tensors[0]
+    threads = torch.get_num_threads() if first.device.type == "cpu" else 0
+    return target, layout, first.device, threads, torch.is_inference_mode_enabled()
+
+
+def _build(fn: Callable[..., Any], args: tuple, number: int) -> Kernel:
+    """Compile ``fn`` for arguments like ``args``: the kernel takes the tensors flattened, then the
+    outputs to fill."""
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+    template = [None if isinstance(a, Tensor) else a for a in args]
+    n_in = len(positions)
+    meta = [torch.empty(0, dtype=a.dtype, device="meta") if i in positions else a
+            for i, a in enumerate(args)]  # fmt: skip
+    result = fn(*meta)
+    returns_tuple = isinstance(result, tuple)
+    out_dtypes = tuple(r.dtype for r in (result if returns_tuple else (result,)))
+
+    def kernel(*flat):
+        full = list(template)
+        for i, t in zip(positions, flat[:n_in], strict=True):
+            full[i] = t
+        values = fn(*full)
+        for out, value in zip(flat[n_in:], values if returns_tuple else (values,), strict=True):
+            out.copy_(value)
+
+    name = f"surrogate_kernel_{number}_{getattr(fn, '__name__', 'formula')}"
+    # Dynamo keeps compiled graphs, and counts recompiles, per code object: give each its own.
+    code = kernel.__code__.replace(co_name=name)
+    own = types.FunctionType(code, kernel.__globals__, name, None, kernel.__closure__)
+    compiled = torch.compile(own, dynamic=True, fullgraph=True)
+    return Kernel(name, compiled, out_dtypes, returns_tuple)
+
+
+def _turn_off(exc: Exception) -> None:
+    global enabled, failure
+    enabled = False
+    failure = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    warnings.warn(
+        f"surrogate: compiling a fused kernel failed ({failure}); running the eager formulas "
+        "from now on (slower for large tensors, same results)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
