@@ -15,6 +15,7 @@ run them eagerly for small tensors and as one fused kernel for large ones (``sur
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import torch
@@ -97,7 +98,8 @@ class RoundOp(ScalarOp):
         return torch.round(x)
 
     def offset(self, x):
-        return torch.where(x.isinf(), x, x - x.floor() - 0.5)
+        # abs(x) == inf rather than isinf: inductor's C++ loops vectorize a compare, not isinf.
+        return torch.where(x.abs() == math.inf, x, x - x.floor() - 0.5)
 
     def lift(self, x, primitive):
         return x.floor() + primitive(self.offset(x))
