@@ -26,11 +26,11 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$OUT/gpu.txt"
 
 # Every op and estimator, eager and eager formulas only; torch.compile for step and the peers.
-timeout 170 python3 benchmarks/ops.py --devices cuda --compile-ops step \
+timeout 120 python3 benchmarks/ops.py --devices cuda --compile-ops step \
   --json "$OUT/ops_cuda.json" --markdown "$OUT/ops_cuda.md" 2>&1 | grep -v Warning | tee "$OUT/ops_cuda.txt"
 # A tensor four times larger, where launch overheads matter less (kernels already compiled once).
-timeout 45 python3 benchmarks/ops.py --devices cuda --numel $((64 * 2**20)) --modes eager \
+timeout 30 python3 benchmarks/ops.py --devices cuda --numel $((64 * 2**20)) --modes eager \
   --ops step --json "$OUT/ops_cuda_64m.json" --markdown "$OUT/ops_cuda_64m.md" 2>&1 | grep -v Warning | tee "$OUT/ops_cuda_64m.txt"
-timeout 75 python3 benchmarks/train.py --accelerator gpu --epochs 6 --rounds 2 \
+timeout 100 python3 benchmarks/train.py --accelerator gpu --epochs 5 --rounds 2 \
   --json "$OUT/train_cuda.json" 2>&1 | tee "$OUT/train_cuda.txt"
 echo "gpu.sh: done; results in $OUT"
