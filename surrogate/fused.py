@@ -67,7 +67,11 @@ def call(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
     kernel = _kernels.get(key := _key(fn, args, tensors))
     if kernel is None:
-        kernel = _kernels[key] = _build(fn, args, len(_kernels))
+        try:
+            kernel = _kernels[key] = _build(fn, args, len(_kernels))
+        except Exception as exc:  # torch.compile refused outright (e.g. an unsupported Python)
+            _turn_off(exc)
+            return fn(*args)
     first = tensors[0]
     outs = tuple(torch.empty_like(first, dtype=dtype) for dtype in kernel.out_dtypes)
     flat = [_flat(t) for t in (*tensors, *outs)]

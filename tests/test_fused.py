@@ -213,14 +213,16 @@ def test_torch_compile_and_create_graph_stand_aside(compiled_calls):
     assert torch.isfinite(second).all() and second.abs().sum() > 0
 
 
-def test_a_failed_compile_falls_back_to_eager_for_good(monkeypatch):
-    """No C++ compiler (here: a compile that raises): one warning, then the eager formulas."""
+@pytest.mark.parametrize("when", ["first call", "torch.compile"])
+def test_a_failed_compile_falls_back_to_eager_for_good(when, monkeypatch):
+    """No C++ compiler (here: a compile that raises when the kernel first runs, or a torch.compile
+    that refuses at once): one warning, then the eager formulas."""
 
     def no_compiler(fn, **kwargs):
         def failing(*args):
             raise RuntimeError("no C++ compiler found")
 
-        return failing
+        return failing() if when == "torch.compile" else failing
 
     monkeypatch.setattr(fused, "_kernels", {})
     monkeypatch.setattr(fused, "enabled", True)
