@@ -22,7 +22,7 @@ from torch import nn
 
 from surrogate.estimators import Estimator
 from surrogate.modules import ArgMax, Round, Sign, Step
-from surrogate.plain_model import PlainCNN
+from surrogate.plain_model import PlainCNN, check_layout
 
 ACTIVATIONS = ("sign", "step", "round", "relu")
 _HARD_MODULES = {"sign": Sign, "step": Step, "round": Round}
@@ -51,16 +51,7 @@ class HardCNN(nn.Module):
         categories: int = 8,
     ):
         super().__init__()
-        if len(channels) != len(activations):
-            raise ValueError(
-                f"model: channels {list(channels)} and activations {list(activations)} "
-                "must have the same length (one hard op per conv block)"
-            )
-        for act in activations:
-            if act not in ACTIVATIONS:
-                raise ValueError(f"model.activations: unknown {act!r}; choose from {ACTIVATIONS}")
-        if bottleneck not in ("argmax", None):
-            raise ValueError(f"model.bottleneck: unknown {bottleneck!r}; choose 'argmax' or null")
+        check_layout(channels, activations, ACTIVATIONS, bottleneck)
         blocks, width = [], in_channels
         for out, act in zip(channels, activations, strict=True):
             blocks += [

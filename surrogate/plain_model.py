@@ -27,6 +27,22 @@ ACTIVATIONS = {
 }
 
 
+def check_layout(
+    channels: Sequence[int], activations: Sequence[str], known: Sequence[str], bottleneck
+) -> None:
+    """Refuse a model config whose blocks, activations or bottleneck the networks cannot build."""
+    if len(channels) != len(activations):
+        raise ValueError(
+            f"model: channels {list(channels)} and activations {list(activations)} "
+            "must have the same length (one activation per conv block)"
+        )
+    for act in activations:
+        if act not in known:
+            raise ValueError(f"model.activations: unknown {act!r}; choose from {tuple(known)}")
+    if bottleneck not in ("argmax", None):
+        raise ValueError(f"model.bottleneck: unknown {bottleneck!r}; choose 'argmax' or null")
+
+
 class PlainCNN(nn.Module):
     """See the module docstring; arguments as ``HardCNN``'s, without the estimators."""
 
@@ -42,18 +58,7 @@ class PlainCNN(nn.Module):
         categories: int = 8,
     ):
         super().__init__()
-        if len(channels) != len(activations):
-            raise ValueError(
-                f"model: channels {list(channels)} and activations {list(activations)} "
-                "must have the same length (one activation per conv block)"
-            )
-        for act in activations:
-            if act not in ACTIVATIONS:
-                raise ValueError(
-                    f"model.activations: unknown {act!r}; choose from {tuple(ACTIVATIONS)}"
-                )
-        if bottleneck not in ("argmax", None):
-            raise ValueError(f"model.bottleneck: unknown {bottleneck!r}; choose 'argmax' or null")
+        check_layout(channels, activations, tuple(ACTIVATIONS), bottleneck)
         self.activations = list(activations)
         self.pooled_size, self.groups, self.categories = pooled_size, groups, categories
         self.convs, self.norms = nn.ModuleList(), nn.ModuleList()
