@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 
@@ -52,14 +53,16 @@ class CurveRecorder(pl.Callback):
         self.path = Path(path)
         self.curves: dict[str, list[float]] = {name: [] for name in self.CURVES}
         self.wall_seconds = 0.0
-        self._losses: list[float] = []
+        self._loss_sum: torch.Tensor | float = 0.0  # a tensor on the loss's device, no sync
+        self._loss_steps = 0
         self._since = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._since = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._losses.append(float(outputs["loss"]))
+        self._loss_sum = self._loss_sum + outputs["loss"].detach()
+        self._loss_steps += 1
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
@@ -69,14 +72,14 @@ class CurveRecorder(pl.Callback):
         self._since = now
         point = {
             "val_acc": float(trainer.callback_metrics["val/acc"]),
-            "train_loss": sum(self._losses) / max(1, len(self._losses)),
+            "train_loss": float(self._loss_sum) / max(1, self._loss_steps),
             "val_steps": trainer.global_step,
             "val_epochs": round(trainer.current_epoch + self._epoch_fraction(trainer), 4),
             "val_seconds": round(self.wall_seconds, 3),
         }
         for name, value in point.items():
             self.curves[name].append(value)
-        self._losses = []
+        self._loss_sum, self._loss_steps = 0.0, 0
         if trainer.is_global_zero:
             write_json_atomic(self.path, self.state_dict())
 

@@ -88,9 +88,10 @@ class ClippedSTE(Bump):
         return (fused.call(self.inside, op, x),)
 
     def inside(self, op, x):
-        """The mask 1[|offset(x)| <= w] as uint8, one byte per element (inductor's C++ loops read
-        and write bool tensors element by element, uint8 ones a vector at a time)."""
-        return torch.where(op.offset(upcast(x)).abs() <= self.width, 1.0, 0.0).to(torch.uint8)
+        """The mask 1[|offset(x)| <= w] as uint8, one byte per element. Through x's dtype, not
+        straight from bool: inductor's C++ loops convert bool to uint8 element by element."""
+        x = upcast(x)
+        return (op.offset(x).abs() <= self.width).to(x.dtype).to(torch.uint8)
 
     def hard_and_inside(self, op, x):
         return op.exact(x), self.inside(op, x)
@@ -99,10 +100,13 @@ class ClippedSTE(Bump):
         return fused.call(self.masked_grad, op, g, inside)
 
     def masked_grad(self, op, g, inside):
-        """The backward's formula: g·J/(2w) inside the window, 0 outside."""
-        scale = op.jump / (2 * self.width)
-        kept = torch.where(inside.to(g.dtype) != 0, g, 0.0)
-        return kept if scale == 1 else kept * scale
+        """The backward's formula g·J·p = g·(mask·J/(2w)), a product like every bump's backward.
+
+        No comparison: under a caller's ``torch.compile`` the partitioner would move one of the
+        mask into the forward and save it as bool, which inductor's C++ loops handle element by
+        element.
+        """
+        return g * (inside.to(g.dtype) * (op.jump / (2 * self.width)))
 
 
 @register
