@@ -1,24 +1,31 @@
-"""Training steps per second and peak memory: the default CNN on digits through Lightning, against a
+"""Training time per step and peak memory: the default CNN on digits through Lightning, against a
 plain PyTorch loop with the same model, data, optimizer and threads.
 
     python benchmarks/train.py                        # op=ste (the default config), CPU
-    python benchmarks/train.py op=atan --epochs 12 --rounds 5
+    python benchmarks/train.py op=atan --epochs 20
     python benchmarks/train.py --accelerator gpu      # on CUDA
 
 Both sides come from ``surrogate.training.build`` on the config ``train.py`` would run (composed
-by ``tests/train_helpers.compose_config``). Lightning runs ``trainer.fit`` as configured
-(validation and checkpoints each epoch, CSV logging). The plain loop takes the LightningModule's
-network, the data module's training loader, and the configured optimizer and cosine schedule, and
-runs forward, cross-entropy, backward and step. A training step is timed from the end of the one
-before it (or the start of its epoch), so data loading and every per-step hook count and the
-validation between epochs does not; the first epoch is warm-up. Each variant runs in a process of
-its own (its peak resident memory is its own), alternating plain and Lightning for ``--rounds``
-rounds; medians are reported.
+by ``tests/train_helpers.compose_config``).
+
+Time per step is measured in pairs, in one process, so that the load of a shared machine falls on
+both sides alike: Lightning runs ``trainer.fit`` as configured (validation and checkpoints each
+epoch, CSV logging), and after each of its training steps a callback runs one step of a plain loop
+on a copy of the network with its own optimizer, schedule and loader: next batch, forward,
+cross-entropy, ``zero_grad``, backward, ``step``. A Lightning step is timed from the end of the
+plain step before it (or the start of its epoch) to the end of its own, so data loading and every
+per-step hook count and the validation between epochs does not. The ratio is taken per epoch
+(Lightning's step time over the plain loop's, summed over the epoch's steps) and its median over
+epochs reported; the first epoch is warm-up.
+
+Peak memory comes from one process per side (Lightning alone, the plain loop alone), so each
+peak is its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -31,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-VARIANTS = ("plain", "lightning")
+MODES = ("paired", "plain", "lightning")
 
 
 def config_for(overrides: list[str], epochs: int, accelerator: str, output_dir: Path) -> dict:
@@ -52,89 +59,131 @@ def resident_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-class Clock:
-    """Step end times per epoch: ``start`` at an epoch's start, ``tick`` after each step. Keeps
-    wall time and this process's CPU time (which other processes' load does not inflate)."""
+class PlainLoop:
+    """The plain PyTorch loop, one step at a time: the network, the configured optimizer and
+    cosine schedule, and a training loader of its own."""
 
-    def __init__(self, sync):
-        self.epochs: list[list[tuple[float, float]]] = []
-        self.sync = sync
+    def __init__(self, config: dict, net, loader, device, epochs: int):
+        import torch
 
-    def start(self) -> None:
-        self.epochs.append([(time.perf_counter(), time.process_time())])
+        from surrogate.lit import OPTIMIZERS
 
-    def tick(self) -> None:
-        self.sync()
-        self.epochs[-1].append((time.perf_counter(), time.process_time()))
+        self.net, self.loader, self.device = net.to(device).train(), loader, device
+        opt = dict(config["model"]["optimizer"])  # as HardNetClassifier.configure_optimizers
+        cls = OPTIMIZERS[opt.pop("name")]
+        if cls is not torch.optim.SGD:
+            opt.pop("momentum", None)
+        self.optimizer = cls(self.net.parameters(), **opt)
+        cosine = config["model"]["scheduler"]["name"] == "cosine"
+        self.schedule = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs)
+            if cosine
+            else None
+        )
+        self.seed = config["seed"]
+        self.batches = iter(())
 
-    def step_seconds(self, which: int) -> list[float]:
-        """Every step's wall (0) or CPU (1) seconds, the first epoch left out."""
-        pairs = [zip(times, times[1:], strict=False) for times in self.epochs[1:]]
-        return [b[which] - a[which] for steps in pairs for a, b in steps]
+    def start_epoch(self, epoch: int) -> None:
+        import torch
+
+        torch.manual_seed((self.seed * 1_000_003 + epoch) * 64)  # as the module does
+        self.loader.sampler.set_epoch(epoch)
+        self.batches = iter(self.loader)
+
+    def end_epoch(self) -> None:
+        if self.schedule is not None:
+            self.schedule.step()
+
+    def step(self) -> bool:
+        """One training step; False once the epoch's batches are used up."""
+        import torch.nn.functional as F
+
+        batch = next(self.batches, None)
+        if batch is None:
+            return False
+        x, y = (t.to(self.device, non_blocking=True) for t in batch)
+        loss = F.cross_entropy(self.net(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return True
 
 
-def run_variant(variant: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
+def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
     import pytorch_lightning as pl
     import torch
-    import torch.nn.functional as F
 
-    from surrogate.lit import OPTIMIZERS
     from surrogate.training import build
 
-    output_dir = Path(tempfile.mkdtemp(prefix=f"bench_{variant}_"))
+    output_dir = Path(tempfile.mkdtemp(prefix=f"bench_{mode}_"))
     config = config_for(overrides, epochs, accelerator, output_dir)
     if config["threads"] > 0:
         torch.set_num_threads(config["threads"])
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     data, module, trainer, _ = build(config, output_dir)
     cuda = accelerator == "gpu"
-    clock = Clock(torch.cuda.synchronize if cuda else (lambda: None))
+    device = torch.device("cuda" if cuda else "cpu")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     rss_start = resident_mb()
-    if variant == "lightning":
+    lightning_s: list[list[float]] = []  # per epoch, per step
+    plain_s: list[list[float]] = []
 
-        class Ticks(pl.Callback):
+    if mode == "plain":
+        data.setup("fit")
+        plain = PlainLoop(config, module.net, data.train_dataloader(), device, epochs)
+        for epoch in range(epochs):
+            plain.start_epoch(epoch)
+            plain_s.append([])
+            last = time.perf_counter()
+            while plain.step():
+                sync()
+                now = time.perf_counter()
+                plain_s[-1].append(now - last)
+                last = now
+            plain.end_epoch()
+    else:
+        twin: PlainLoop | None = None
+
+        class Pairs(pl.Callback):
+            """Times each Lightning step and, in ``paired`` mode, runs a plain step after it."""
+
+            def on_fit_start(self, trainer, pl_module):
+                nonlocal twin
+                if mode == "paired":
+                    loader = trainer.datamodule.train_dataloader()
+                    twin = PlainLoop(config, copy.deepcopy(pl_module.net), loader, device, epochs)
+
             def on_train_epoch_start(self, trainer, pl_module):
-                clock.start()
+                lightning_s.append([])
+                plain_s.append([])
+                if twin is not None:
+                    twin.start_epoch(trainer.current_epoch)
+                self.last = time.perf_counter()
 
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-                clock.tick()
+                sync()
+                now = time.perf_counter()
+                lightning_s[-1].append(now - self.last)
+                if twin is not None and twin.step():
+                    sync()
+                    done = time.perf_counter()
+                    plain_s[-1].append(done - now)
+                    now = done
+                self.last = now
 
-        trainer.callbacks.append(Ticks())
+            def on_train_epoch_end(self, trainer, pl_module):
+                if twin is not None:
+                    twin.end_epoch()
+
+        trainer.callbacks.append(Pairs())  # last, so the other callbacks' step hooks count
         trainer.fit(module, datamodule=data)
-    else:
-        device = torch.device("cuda" if cuda else "cpu")
-        data.setup("fit")
-        loader = data.train_dataloader()
-        net = module.net.to(device).train()
-        opt = dict(config["model"]["optimizer"])  # as HardNetClassifier.configure_optimizers
-        cls = OPTIMIZERS[opt.pop("name")]
-        if cls is not torch.optim.SGD:
-            opt.pop("momentum", None)
-        optimizer = cls(net.parameters(), **opt)
-        cosine = config["model"]["scheduler"]["name"] == "cosine"
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        for epoch in range(epochs):
-            torch.manual_seed((config["seed"] * 1_000_003 + epoch) * 64)  # as the module does
-            loader.sampler.set_epoch(epoch)
-            clock.start()
-            for x, y in loader:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                loss = F.cross_entropy(net(x), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                clock.tick()
-            if cosine:
-                schedule.step()
-    steps, cpu = clock.step_seconds(0), clock.step_seconds(1)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
-        "variant": variant,
-        "steps_timed": len(steps),
-        "step_ms": 1e3 * sum(steps) / len(steps),
-        "cpu_ms": 1e3 * sum(cpu) / len(cpu),
+        "mode": mode,
+        "lightning_step_s": lightning_s,
+        "plain_step_s": plain_s,
         "peak_rss_mb": peak_rss,
         "peak_rss_growth_mb": peak_rss - rss_start,
         "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
@@ -142,60 +191,83 @@ def run_variant(variant: str, overrides: list[str], epochs: int, accelerator: st
     }
 
 
-def median_of(runs: list[dict], key: str) -> float | None:
-    values = [r[key] for r in runs if r[key] is not None]
-    return statistics.median(values) if values else None
+def mean_ms(epochs: list[list[float]]) -> float:
+    steps = [s for epoch in epochs[1:] for s in epoch]  # the first epoch is warm-up
+    return 1e3 * sum(steps) / len(steps)
+
+
+def summarize(paired: dict, alone: dict[str, dict]) -> dict:
+    epochs = list(zip(paired["lightning_step_s"][1:], paired["plain_step_s"][1:], strict=True))
+    ratios = [sum(light) / sum(plain) for light, plain in epochs if plain]
+    steps = sum(len(plain) for _, plain in epochs)
+    return {
+        "ratio": statistics.median(ratios),
+        "ratio_range": [min(ratios), max(ratios)],
+        "epochs_timed": len(ratios),
+        "steps_timed": steps,
+        "lightning_ms": mean_ms(paired["lightning_step_s"]),
+        "plain_ms": mean_ms(paired["plain_step_s"]),
+        "alone": {
+            side: {
+                "ms": mean_ms(r[f"{side}_step_s"]),
+                **{k: r[k] for k in ("peak_rss_mb", "peak_rss_growth_mb", "peak_cuda_mb")},
+            }
+            for side, r in alone.items()
+        },
+    }
+
+
+def table(summary: dict, accelerator: str) -> str:
+    lines = [
+        f"| {accelerator} | ms/step, paired | steps/s | ms/step, alone | peak RSS MB | "
+        "RSS growth MB | peak CUDA MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for side in ("plain", "lightning"):
+        ms = summary[f"{side}_ms"]
+        alone = summary["alone"][side]
+        cuda = "—" if alone["peak_cuda_mb"] is None else f"{alone['peak_cuda_mb']:.1f}"
+        lines.append(
+            f"| {side} | {ms:.2f} | {1e3 / ms:.0f} | {alone['ms']:.2f} | "
+            f"{alone['peak_rss_mb']:.0f} | {alone['peak_rss_growth_mb']:.0f} | {cuda} |"
+        )
+    low, high = summary["ratio_range"]
+    lines += [
+        "",
+        f"Lightning / plain time per step: {summary['ratio']:.2f}x (median of "
+        f"{summary['epochs_timed']} epochs, {low:.2f}x to {high:.2f}x; "
+        f"{summary['steps_timed']} paired steps)",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. op=atan")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--accelerator", choices=("cpu", "gpu"), default="cpu")
-    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    if args.variant:
-        print(json.dumps(run_variant(args.variant, args.overrides, args.epochs, args.accelerator)))
+    if args.epochs < 2:
+        parser.error(f"--epochs must be at least 2 (the first is warm-up), got {args.epochs}")
+    if args.mode:
+        print(json.dumps(run(args.mode, args.overrides, args.epochs, args.accelerator)))
         return
     command = "python benchmarks/train.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(command, flush=True)
-    runs = {v: [] for v in VARIANTS}
-    for _ in range(args.rounds):
-        for variant in VARIANTS:
-            cmd = [sys.executable, __file__, "--variant", variant, "--epochs", str(args.epochs),
-                   "--accelerator", args.accelerator, *args.overrides]  # fmt: skip
-            done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-            if done.returncode != 0:
-                sys.exit(f"{variant} failed:\n{done.stderr[-3000:]}")
-            runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(json.dumps(runs[variant][-1]), flush=True)
-    keys = ("step_ms", "cpu_ms", "peak_rss_mb", "peak_rss_growth_mb", "peak_cuda_mb")
-    summary = {v: {k: median_of(runs[v], k) for k in keys} for v in VARIANTS}
+    runs = {}
+    for mode in MODES:
+        cmd = [sys.executable, __file__, "--mode", mode, "--epochs", str(args.epochs),
+               "--accelerator", args.accelerator, *args.overrides]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0:
+            sys.exit(f"{mode} failed:\n{done.stderr[-3000:]}")
+        runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+    summary = summarize(runs["paired"], {m: runs[m] for m in ("plain", "lightning")})
     print(table(summary, args.accelerator))
-    wall = summary["lightning"]["step_ms"] / summary["plain"]["step_ms"]
-    cpu = summary["lightning"]["cpu_ms"] / summary["plain"]["cpu_ms"]
-    steps = runs["plain"][0]["steps_timed"]
-    print(f"Lightning / plain time per step: {wall:.2f}x wall, {cpu:.2f}x CPU (medians of "
-          f"{args.rounds} rounds, {steps} steps each)")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"command": command, "runs": runs, "summary": summary}))
-
-
-def table(summary: dict, accelerator: str) -> str:
-    lines = [
-        f"\n| {accelerator} | ms/step | steps/s | CPU ms/step | peak RSS MB | RSS growth MB | "
-        "peak CUDA MB |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for variant, s in summary.items():
-        cuda = f"{s['peak_cuda_mb']:.1f}" if s["peak_cuda_mb"] is not None else "—"
-        lines.append(
-            f"| {variant} | {s['step_ms']:.2f} | {1e3 / s['step_ms']:.0f} | {s['cpu_ms']:.2f} | "
-            f"{s['peak_rss_mb']:.0f} | {s['peak_rss_growth_mb']:.0f} | {cuda} |"
-        )
-    return "\n".join(lines) + "\n"
+        args.json.write_text(json.dumps({"command": command, "summary": summary, "runs": runs}))
 
 
 if __name__ == "__main__":

@@ -240,3 +240,43 @@ def test_a_failed_compile_falls_back_to_eager_for_good(when, monkeypatch):
     assert_bitwise(y, expected)
     assert_bitwise(y_again, expected)
     assert_bitwise(grad, grad_again)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_traced_and_eager_forms_of_the_formulas_agree_bit_for_bit(dtype):
+    """``exact`` and ``offset`` select under torch.compile and clamp eagerly: same bits, every
+    edge case of SPEC section 2, every float dtype (``offset`` in the fp32 or fp64 that the
+    library computes it in)."""
+    from surrogate.estimators.base import upcast
+    from surrogate.hardops import ROUND, SIGN, STEP
+
+    def formulas(x):
+        return STEP.exact(x), SIGN.exact(x), ROUND.exact(x), ROUND.offset(upcast(x))
+
+    x = inputs(dtype, n=4096)
+    compiled = torch.compile(formulas, fullgraph=True, dynamic=False)
+    for traced, eager in zip(compiled(x), formulas(x), strict=True):
+        assert_bitwise(traced, eager)
+    # The eager forms themselves, against the SPEC's definitions written with torch.where.
+    step, sign, _, offset = formulas(x)
+    assert_bitwise(step, torch.where(x > 0, 1.0, torch.where(x <= 0, 0.0, x)).to(dtype))
+    assert_bitwise(sign, torch.where(x >= 0, 1.0, torch.where(x < 0, -1.0, x)).to(dtype))
+    wide = upcast(x)
+    assert_bitwise(offset, torch.where(wide.isinf(), wide, wide - wide.floor() - 0.5))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_clipped_ste_under_torch_compile_saves_a_uint8_mask(op):
+    """Under a caller's torch.compile the saved mask stays one uint8 byte per element: a bool mask
+    (what the partitioner picks when the backward compares the mask) runs element by element in
+    inductor's C++ loops, 3-5x slower."""
+    x = inputs(torch.float32, n=1024).nan_to_num(0.0, 0.0, 0.0).requires_grad_(True)
+    g = torch.randn(1024, generator=torch.Generator().manual_seed(3))
+    compiled = torch.compile(lambda t: FUNCTION[op](t, "clipped_ste"), fullgraph=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = compiled(x)
+    assert [t.dtype for t in saved] == [torch.uint8], [t.dtype for t in saved]
+    (grad,) = torch.autograd.grad(y, x, g)
+    (eager,) = torch.autograd.grad(FUNCTION[op](x, "clipped_ste"), x, g)
+    assert_bitwise(grad, eager)

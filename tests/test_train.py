@@ -47,6 +47,22 @@ def test_every_op_preset_trains_a_few_steps(preset, tmp_path):
     assert (tmp_path / "csv" / "metrics.csv").is_file()
 
 
+def test_loss_logged_on_the_logging_steps_and_as_an_epoch_mean(tmp_path):
+    """The step loss reaches the logger every log_every_n_steps steps; the epoch mean once per
+    epoch, equal to the mean the curve recorder keeps on its own."""
+    overrides = [*FAST, "trainer.max_epochs=2", "trainer.limit_train_batches=5",
+                 "trainer.log_every_n_steps=2"]  # fmt: skip
+    metrics = run(compose_config(["op=ste", *overrides], tmp_path), tmp_path, "ste")
+    lines = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    step_rows = [int(r["step"]) for r in rows if r["train/loss_step"]]
+    assert step_rows == [1, 3, 5, 7, 9]  # global steps 2, 4, ... counted from 1
+    epoch_means = [float(r["train/loss_epoch"]) for r in rows if r["train/loss_epoch"]]
+    assert epoch_means == pytest.approx(metrics["train_loss"], rel=1e-6)
+    assert len(epoch_means) == 2
+
+
 def test_one_override_changes_one_thing(tmp_path):
     config = compose_config(["op=atan", "op.argmax.name=gumbel", "op.step.alpha=4"], tmp_path)
     assert config["op"]["argmax"]["name"] == "gumbel"
