@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The op benchmark and a short Lightning-against-plain training comparison on CUDA, in under five
-# minutes (each part has its own time limit). Results go to $OUT (default /tmp/gpu_bench).
+# The op benchmark, the fused kernels' break-even size and a short Lightning-against-plain training
+# comparison on CUDA, in under six minutes (each part has its own time limit). Results go to $OUT
+# (default /tmp/gpu_bench).
 #   bash benchmarks/gpu.sh
 # On a machine with PyTorch but without this project's dependencies, pure-Python wheels in .whl/
 # (hydra-core, omegaconf, ...) and .whl/bench/ (snntorch, spikingjelly) are installed to a scratch
@@ -31,6 +32,9 @@ timeout 120 python3 benchmarks/ops.py --devices cuda --compile-ops step \
 # A tensor four times larger, where launch overheads matter less (kernels already compiled once).
 timeout 30 python3 benchmarks/ops.py --devices cuda --numel $((64 * 2**20)) --modes eager \
   --ops step --json "$OUT/ops_cuda_64m.json" --markdown "$OUT/ops_cuda_64m.md" 2>&1 | grep -v Warning | tee "$OUT/ops_cuda_64m.txt"
-timeout 100 python3 benchmarks/train.py --accelerator gpu --epochs 5 --rounds 2 \
+# Where the fused kernels start to pay on this device (surrogate.fused's CUDA threshold).
+timeout 90 python3 benchmarks/fused_threshold.py --device cuda --min-log2 14 --max-log2 26 \
+  --repeats 5 2>&1 | grep -v Warning | tee "$OUT/fused_threshold_cuda.txt"
+timeout 100 python3 benchmarks/train.py --accelerator gpu --epochs 8 \
   --json "$OUT/train_cuda.json" 2>&1 | tee "$OUT/train_cuda.txt"
 echo "gpu.sh: done; results in $OUT"

@@ -1,0 +1,82 @@
+"""Where the fused kernels start to pay: forward plus backward time through ``surrogate.fused``'s
+compiled kernels over the time of the eager formulas, by tensor size.
+
+    python benchmarks/fused_threshold.py                  # CPU
+    python benchmarks/fused_threshold.py --device cuda
+
+A compiled kernel reads and writes each element once, the eager formulas once per elementwise op,
+but a compiled call costs a fixed overhead (dynamo's guards, the AOT wrapper, the launcher). Each
+size times both paths in interleaved pairs, after warm-up, and reports the median ratio per
+estimator; ``surrogate.fused.threshold`` should sit where the ratios drop below 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import surrogate  # noqa: E402
+from surrogate import fused  # noqa: E402
+
+CASES = [("step", "sigmoid"), ("step", "atan"), ("sign", "clipped_ste"), ("round", "gaussian")]
+FUNCTION = {"step": surrogate.step, "sign": surrogate.sign, "round": surrogate.round}
+
+
+def timed(fn, x, g, sync) -> float:
+    sync()
+    start = time.perf_counter()
+    torch.autograd.grad(fn(x), x, g)
+    sync()
+    return time.perf_counter() - start
+
+
+def measure(n: int, device: str, repeats: int) -> dict[str, float]:
+    x = torch.randn(n, device=device).requires_grad_(True)
+    g = torch.randn_like(x)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    ratios = {}
+    for op, name in CASES:
+        fn = (lambda o, e: lambda t: FUNCTION[o](t, e))(op, name)
+        pairs = []
+        for i in range(repeats + 2):
+            fused.enabled = True
+            compiled = timed(fn, x, g, sync)
+            fused.enabled = False
+            eager = timed(fn, x, g, sync)
+            if i >= 2:  # warm-up: compiles, caches
+                pairs.append(compiled / eager)
+        fused.enabled = True
+        ratios[f"{op}/{name}"] = statistics.median(pairs)
+    return ratios
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--min-log2", type=int, default=12)
+    parser.add_argument("--max-log2", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    if not fused.enabled:
+        sys.exit(f"the fused path is off here: {fused.failure or 'SURROGATE_FUSED=0'}")
+    fused.threshold = 1  # every size through the kernels while fused.enabled
+    names = [f"{op}/{name}" for op, name in CASES]
+    print(f"fused / eager formulas, forward plus backward, {args.device}, fp32, median of "
+          f"{args.repeats} pairs (below 1: the fused kernels are faster)\n")  # fmt: skip
+    print("| elements | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for log2 in range(args.min_log2, args.max_log2 + 1):
+        ratios = measure(2**log2, args.device, args.repeats)
+        print(f"| 2^{log2} | " + " | ".join(f"{ratios[k]:.2f}" for k in names) + " |", flush=True)
+    if fused.failure:
+        print(f"\nnote: compiling failed ({fused.failure}); the ratios above are eager/eager")
+
+
+if __name__ == "__main__":
+    main()
