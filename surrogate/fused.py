@@ -10,18 +10,19 @@ once per formula, constants, dtypes, device and CPU thread count (the C++ loop i
 count), takes any length (``dynamic=True``), and has a code object of its own, so dynamo's limit on
 recompiles per code object is never reached however many kernels there are.
 
-The compiled kernel runs only where it pays and is safe: at least ``threshold`` elements in plain
-dense tensors of one shape and layout on CPU or CUDA, with grad mode off (a hard op's forward, or a
-backward without ``create_graph``). It is skipped while ``torch.compile`` traces the caller (which
-fuses the formula into its own graph) and under a TorchFunctionMode or TorchDispatchMode (which
-would be bypassed). Everywhere else, and for good once a compile fails (no C++ compiler, no Triton;
-one warning), the formula runs eagerly, so both paths compute the same formulas: hard forwards
-agree bit for bit, smooth ones to rounding. ``SURROGATE_FUSED=0`` in the environment turns the
-compiled path off.
+The compiled kernel runs only where it pays and is safe: at least ``thresholds[device]`` elements
+in plain dense tensors of one shape and layout on CPU or CUDA, with grad mode off (a hard op's
+forward, or a backward without ``create_graph``). It is skipped while ``torch.compile`` traces the
+caller (which fuses the formula into its own graph) and under a TorchFunctionMode or
+TorchDispatchMode (which would be bypassed). Everywhere else, and for good once a compile fails
+(no C++ compiler, no Triton; one warning), the formula runs eagerly, so both paths compute the same
+formulas: hard forwards agree bit for bit, smooth ones to rounding. ``SURROGATE_FUSED=0`` in the
+environment turns the compiled path off.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import types
@@ -35,7 +36,10 @@ import torch
 Tensor = torch.Tensor
 
 enabled = os.environ.get("SURROGATE_FUSED", "1") != "0"
-threshold = 2**16  # elements; below this a kernel launch costs more than the passes it saves
+# Elements from which a compiled call beats the eager formulas despite its fixed cost (dynamo's
+# guards, the AOT wrapper, the launcher): measured by benchmarks/fused_threshold.py on a 2-core CPU
+# (break-even at 2^17) and an H100 (break-even at 2^24, where the eager kernels are launch-bound).
+thresholds = {"cpu": 2**17, "cuda": 2**25}
 failure: str | None = None  # why the compiled path was turned off, if a compile failed
 
 
@@ -92,7 +96,7 @@ def _eligible(tensors: list[Tensor]) -> bool:
     if not tensors or torch.is_grad_enabled():
         return False
     first = tensors[0]
-    if first.numel() < threshold or first.device.type not in ("cpu", "cuda"):
+    if first.numel() < thresholds.get(first.device.type, math.inf):
         return False
     if not first.is_floating_point() or not _dense(first):
         return False

@@ -27,7 +27,7 @@ FUNCTION = {"step": surrogate.step, "sign": surrogate.sign, "round": surrogate.r
 ESTIMATORS = surrogate.available("step")
 SMOOTH = [n for n in ESTIMATORS if n not in ("none", "ste", "clipped_ste")]
 RELAXABLE = ["clipped_ste", *SMOOTH]
-N = fused.threshold + 37  # above the threshold, and not a multiple of any vector width
+N = fused.thresholds["cpu"] + 37  # above the threshold, and not a multiple of any vector width
 # (rtol, atol) between the compiled and the eager formulas: the same math, rounded differently.
 TOL = {torch.float32: (2e-5, 1e-6), torch.bfloat16: (1e-2, 1e-5)}
 FAST = {("step", n) for n in ESTIMATORS} | {
@@ -168,7 +168,7 @@ def test_saved_bytes_on_the_fused_path(op, compiled_calls):
 
 
 def test_dense_layouts_keep_their_strides_and_outputs_are_not_views(compiled_calls):
-    x = inputs(torch.float32, n=4 * 8 * 48 * 48).reshape(4, 8, 48, 48)
+    x = inputs(torch.float32, n=4 * 8 * 72 * 72).reshape(4, 8, 72, 72)
     for layout in (x.contiguous(memory_format=torch.channels_last), x.transpose(0, 3)):
         layout = layout.detach().requires_grad_(True)
         y = surrogate.sign(layout, "atan")
@@ -182,7 +182,7 @@ def test_dense_layouts_keep_their_strides_and_outputs_are_not_views(compiled_cal
 def test_strided_inputs_and_small_tensors_run_eagerly(compiled_calls):
     x = torch.randn(2 * N)[::2].requires_grad_(True)  # not dense
     surrogate.step(x, "atan").sum().backward()
-    small = torch.randn(fused.threshold - 1, requires_grad=True)
+    small = torch.randn(fused.thresholds["cpu"] - 1, requires_grad=True)
     surrogate.step(small, "atan").sum().backward()  # the incoming gradient is expanded: eager
     assert not compiled_calls
 
