@@ -33,8 +33,21 @@ class HardOpFunction(torch.autograd.Function):
         return ctx.est.grad(ctx.op, g, *ctx.saved_tensors), None, None, None
 
 
+# torch.compile of torch 2.11 returns a zero gradient for a relaxed op (its smooth forward through
+# this Function); 2.14 gets it right. Before 2.14 a relaxed op therefore runs eagerly under
+# torch.compile, a graph break, rather than train on zeros.
+COMPILES_RELAXED = torch.__version__ >= "2.14"
+
+
 def apply(op, x: torch.Tensor, est: Estimator, relaxed: bool = False) -> torch.Tensor:
     """Run the hard op ``op`` with an already resolved estimator (what the modules call)."""
+    if relaxed and not COMPILES_RELAXED and torch.compiler.is_compiling():
+        return _apply_eagerly(x, op, est, relaxed)
+    return HardOpFunction.apply(x, op, est, relaxed)
+
+
+@torch.compiler.disable
+def _apply_eagerly(x, op, est, relaxed):
     return HardOpFunction.apply(x, op, est, relaxed)
 
 

@@ -131,3 +131,35 @@ def test_compile_fullgraph_of_modules_in_a_model():
     assert torch.equal(eager_out, compiled_out)
     for a, p in zip(eager_grads, model.parameters(), strict=True):
         torch.testing.assert_close(a, p.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_relaxed_ops_run_eagerly_under_torch_compile_where_it_drops_their_gradient(monkeypatch):
+    """Before torch 2.14 (seen on 2.11: all zeros) a relaxed op leaves the compiled graph and runs
+    eagerly; its gradient is then the eager one, the bump."""
+    eager_calls = []
+    run_eagerly = surrogate.functional._apply_eagerly
+
+    @torch.compiler.disable
+    def counted(*args):
+        eager_calls.append(args[1].name)
+        return run_eagerly(*args)
+
+    monkeypatch.setattr(surrogate.functional, "COMPILES_RELAXED", False)
+    monkeypatch.setattr(surrogate.functional, "_apply_eagerly", counted)
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    x0, g = torch.randn(16, 7) * 2, torch.randn(16, 7)
+    model = torch.nn.Sequential(torch.nn.Identity(), surrogate.Step("sigmoid", relaxed=True))
+    grads = []
+    for fn in (model, torch.compile(model)):  # not fullgraph: the relaxed op is a graph break
+        x = x0.clone().requires_grad_()
+        fn(x).backward(g)
+        grads.append(x.grad)
+    assert eager_calls == ["step"]
+    s = torch.sigmoid(4 * x0)
+    torch.testing.assert_close(grads[0], g * 4 * s * (1 - s))
+    torch.testing.assert_close(grads[1], grads[0])
+    torch._dynamo.reset()
+    with pytest.raises(Exception, match="disable"):  # fullgraph=True refuses the graph break
+        torch.compile(model, fullgraph=True)(x0.clone().requires_grad_())
+    torch._dynamo.reset()
