@@ -7,7 +7,7 @@ compiled kernels over the time of the eager formulas, by tensor size.
 A compiled kernel reads and writes each element once, the eager formulas once per elementwise op,
 but a compiled call costs a fixed overhead (dynamo's guards, the AOT wrapper, the launcher). Each
 size times both paths in interleaved pairs, after warm-up, and reports the median ratio per
-estimator; ``surrogate.fused.threshold`` should sit where the ratios drop below 1.
+estimator; ``surrogate.fused.thresholds[device]`` should sit where the ratios drop below 1.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not fused.enabled:
         sys.exit(f"the fused path is off here: {fused.failure or 'SURROGATE_FUSED=0'}")
-    fused.threshold = 1  # every size through the kernels while fused.enabled
+    fused.thresholds = dict.fromkeys(fused.thresholds, 1)  # every size through the kernels
     names = [f"{op}/{name}" for op, name in CASES]
     print(f"fused / eager formulas, forward plus backward, {args.device}, fp32, median of "
           f"{args.repeats} pairs (below 1: the fused kernels are faster)\n")  # fmt: skip

@@ -20,6 +20,11 @@ epochs reported; the first epoch is warm-up.
 
 Peak memory comes from one process per side (Lightning alone, the plain loop alone), so each
 peak is its own.
+
+The plain loop is fp32 and plain: it does not follow ``trainer.precision`` (autocast),
+``trainer.gradient_clip_val`` or ``model=plain_cnn``'s intercept mode, and a validation inside an
+epoch (``trainer.val_check_interval`` < 1) falls inside the Lightning step before it. Compare the
+defaults, or configs that leave those alone.
 """
 
 from __future__ import annotations

@@ -41,6 +41,11 @@ COMPILES_RELAXED = torch.__version__ >= "2.14"
 
 def apply(op, x: torch.Tensor, est: Estimator, relaxed: bool = False) -> torch.Tensor:
     """Run the hard op ``op`` with an already resolved estimator (what the modules call)."""
+    if not x.is_floating_point():
+        raise TypeError(
+            f"surrogate {op.name}: needs a floating-point tensor (float16, bfloat16, float32 or "
+            f"float64), got {x.dtype}; convert it first, e.g. x.float()"
+        )
     if relaxed and not COMPILES_RELAXED and torch.compiler.is_compiling():
         return _apply_eagerly(x, op, est, relaxed)
     return HardOpFunction.apply(x, op, est, relaxed)

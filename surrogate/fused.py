@@ -38,7 +38,8 @@ Tensor = torch.Tensor
 enabled = os.environ.get("SURROGATE_FUSED", "1") != "0"
 # Elements from which a compiled call beats the eager formulas despite its fixed cost (dynamo's
 # guards, the AOT wrapper, the launcher): measured by benchmarks/fused_threshold.py on a 2-core CPU
-# (break-even at 2^17) and an H100 (break-even at 2^24, where the eager kernels are launch-bound).
+# (break-even at 2^17) and an H100 (break-even at 2^24, faster from 2^25; below, the eager kernels
+# are launch-bound).
 thresholds = {"cpu": 2**17, "cuda": 2**25}
 failure: str | None = None  # why the compiled path was turned off, if a compile failed
 

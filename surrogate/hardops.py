@@ -11,7 +11,8 @@ NaN in gives NaN out; ±inf give the limits. Forwards are computed in the input'
 Each scalar op's formulas (``exact``, ``offset``, ``lift``) are written once; ``hard`` and ``relax``
 run them eagerly for small tensors and as one fused kernel for large ones (``surrogate.fused``).
 
-``exact`` and ``offset`` come in two forms with the same values bit for bit. Traced by
+``exact`` and ``offset`` come in two forms with the same values bit for bit (a NaN's sign bit
+aside). Traced by
 ``torch.compile`` (a fused kernel, or a caller's compiled model) they compare and select, the
 cheapest vector code in a compiled loop. Eagerly they clamp and round instead: ``torch.where`` has
 no vectorized CPU kernel and costs ten times as much on the activations of a small network.

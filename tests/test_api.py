@@ -143,6 +143,17 @@ def test_estimator_that_does_not_apply_is_refused(op, name):
     assert layer.estimator == surrogate.estimator("ste")  # a refused swap changes nothing
 
 
+@pytest.mark.parametrize("op", ["step", "sign", "round", "argmax"])
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8, torch.bool, torch.complex64])
+def test_non_float_input_is_refused_with_the_dtypes_that_work(op, dtype):
+    x = torch.ones(2, 3, dtype=dtype)
+    for call in (lambda: getattr(surrogate, op)(x, "ste"),
+                 lambda: {"step": surrogate.Step, "sign": surrogate.Sign, "round": surrogate.Round,
+                          "argmax": surrogate.ArgMax}[op]("ste")(x)):  # fmt: skip
+        with pytest.raises(TypeError, match=rf"surrogate {op}: .*float32.*got {dtype}"):
+            call()
+
+
 def test_relaxed_needs_a_smooth_estimator():
     with pytest.raises(ValueError, match=r"'ste'.*sigmoid"):
         surrogate.Step("ste", relaxed=True)

@@ -63,6 +63,20 @@ def test_loss_logged_on_the_logging_steps_and_as_an_epoch_mean(tmp_path):
     assert len(epoch_means) == 2
 
 
+def test_resume_from_a_mid_epoch_checkpoint(tmp_path):
+    """A run resumed from a checkpoint written by a mid-epoch validation (Lightning then skips the
+    epoch's start hook) trains to its end."""
+    overrides = [*FAST, "trainer.max_epochs=2", "trainer.limit_train_batches=4",
+                 "trainer.val_check_interval=0.5"]  # fmt: skip
+    first = tmp_path / "first"
+    run(compose_config(["op=ste", "trainer.max_epochs=1", *overrides[1:]], first), first, "ste")
+    last = first / "checkpoints" / "last.ckpt"
+    config = compose_config(["op=ste", *overrides], tmp_path / "resumed")
+    config["ckpt_path"] = str(last)
+    metrics = run(config, tmp_path / "resumed", "ste")
+    assert metrics["epochs"] == 2 and metrics["steps"] == 8
+
+
 def test_one_override_changes_one_thing(tmp_path):
     config = compose_config(["op=atan", "op.argmax.name=gumbel", "op.step.alpha=4"], tmp_path)
     assert config["op"]["argmax"]["name"] == "gumbel"

@@ -100,13 +100,14 @@ class ClippedSTE(Bump):
         return fused.call(self.masked_grad, op, g, inside)
 
     def masked_grad(self, op, g, inside):
-        """The backward's formula g·J·p = g·(mask·J/(2w)), a product like every bump's backward.
+        """The backward's formula g·J·p = (g·mask)·J/(2w), a product like every bump's backward:
+        g·mask is exact, so the result is rounded once, in any dtype.
 
         No comparison: under a caller's ``torch.compile`` the partitioner would move one of the
         mask into the forward and save it as bool, which inductor's C++ loops handle element by
         element.
         """
-        return g * (inside.to(g.dtype) * (op.jump / (2 * self.width)))
+        return (g * inside.to(g.dtype)) * (op.jump / (2 * self.width))
 
 
 @register
