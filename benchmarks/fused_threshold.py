@@ -15,40 +15,27 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
-from pathlib import Path
 
 import torch
+from ops import MODULES, Timer  # benchmarks/ops.py, beside this script
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import surrogate  # noqa: E402
-from surrogate import fused  # noqa: E402
+from surrogate import fused
 
 CASES = [("step", "sigmoid"), ("step", "atan"), ("sign", "clipped_ste"), ("round", "gaussian")]
-FUNCTION = {"step": surrogate.step, "sign": surrogate.sign, "round": surrogate.round}
-
-
-def timed(fn, x, g, sync) -> float:
-    sync()
-    start = time.perf_counter()
-    torch.autograd.grad(fn(x), x, g)
-    sync()
-    return time.perf_counter() - start
 
 
 def measure(n: int, device: str, repeats: int) -> dict[str, float]:
     x = torch.randn(n, device=device).requires_grad_(True)
-    g = torch.randn_like(x)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    timer = Timer(x, torch.randn_like(x))
     ratios = {}
     for op, name in CASES:
-        fn = (lambda o, e: lambda t: FUNCTION[o](t, e))(op, name)
+        fn = MODULES[op](name)
         pairs = []
         for i in range(repeats + 2):
             fused.enabled = True
-            compiled = timed(fn, x, g, sync)
+            compiled = timer(fn)
             fused.enabled = False
-            eager = timed(fn, x, g, sync)
+            eager = timer(fn)
             if i >= 2:  # warm-up: compiles, caches
                 pairs.append(compiled / eager)
         fused.enabled = True

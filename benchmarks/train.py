@@ -71,14 +71,10 @@ class PlainLoop:
     def __init__(self, config: dict, net, loader, device, epochs: int):
         import torch
 
-        from surrogate.lit import OPTIMIZERS
+        from surrogate.lit import build_optimizer
 
         self.net, self.loader, self.device = net.to(device).train(), loader, device
-        opt = dict(config["model"]["optimizer"])  # as HardNetClassifier.configure_optimizers
-        cls = OPTIMIZERS[opt.pop("name")]
-        if cls is not torch.optim.SGD:
-            opt.pop("momentum", None)
-        self.optimizer = cls(self.net.parameters(), **opt)
+        self.optimizer = build_optimizer(self.net.parameters(), config["model"]["optimizer"])
         cosine = config["model"]["scheduler"]["name"] == "cosine"
         self.schedule = (
             torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs)

@@ -35,6 +35,16 @@ def check_optimization(optimizer: dict[str, Any], scheduler: dict[str, Any]) -> 
         raise ValueError(f"model.optimizer.lr must be > 0, got {optimizer['lr']!r}")
 
 
+def build_optimizer(params, optimizer: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer that the config node ``model.optimizer`` names, over ``params``; ``momentum``
+    goes to SGD only."""
+    opt = dict(optimizer)
+    cls = OPTIMIZERS[opt.pop("name")]
+    if cls is not torch.optim.SGD:
+        opt.pop("momentum", None)
+    return cls(params, **opt)
+
+
 class HardNetClassifier(pl.LightningModule):
     """Classifier whose hard ops take their backward from ``ops`` (see ``surrogate.config``).
 
@@ -108,11 +118,7 @@ class HardNetClassifier(pl.LightningModule):
         self.log("test/acc", self.test_acc, on_epoch=True)
 
     def configure_optimizers(self):
-        opt = dict(self.hparams.optimizer)
-        cls = OPTIMIZERS[opt.pop("name")]
-        if cls is not torch.optim.SGD:
-            opt.pop("momentum", None)
-        optimizer = cls(self.parameters(), **opt)
+        optimizer = build_optimizer(self.parameters(), self.hparams.optimizer)
         if self.hparams.scheduler["name"] == "none":
             return optimizer
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
