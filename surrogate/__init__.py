@@ -13,7 +13,9 @@ For models written without this library:
         loss = model(x).sum()                      # torch.sign, argmax + one_hot: surrogate grads
     surrogate.swap(model, sign="ste")              # every surrogate.Sign module in the model
 
-See SPEC section 2 (forwards) and section 3 (estimators) for the formulas.
+The forwards are exact (``surrogate.hardops``); the estimators' formulas are in the docstrings of
+``surrogate.estimators``. The training app, ``surrogate.training``, is a separate layer that this
+package never imports.
 """
 
 # audit, intercept and swap shadow the submodules that define them: surrogate.audit is the function.

@@ -12,6 +12,9 @@ from typing import Any
 
 import torch
 
+from torch.torch_version import TorchVersion
+
+from surrogate.dtypes import check_floating
 from surrogate.estimators import Estimator, resolve
 from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
 
@@ -35,25 +38,25 @@ class HardOpFunction(torch.autograd.Function):
 
 # torch.compile of torch 2.11 returns a zero gradient for a relaxed op (its smooth forward through
 # this Function); 2.14 gets it right. Before 2.14 a relaxed op therefore runs eagerly under
-# torch.compile, a graph break, rather than train on zeros.
-COMPILES_RELAXED = torch.__version__ >= "2.14"
+# torch.compile, a graph break, rather than train on zeros. Compared as versions, not strings.
+COMPILES_RELAXED = TorchVersion(torch.__version__) >= (2, 14)
 
 
 def apply(op, x: torch.Tensor, est: Estimator, relaxed: bool = False) -> torch.Tensor:
     """Run the hard op ``op`` with an already resolved estimator (what the modules call)."""
-    if not x.is_floating_point():
-        raise TypeError(
-            f"surrogate {op.name}: needs a floating-point tensor (float16, bfloat16, float32 or "
-            f"float64), got {x.dtype}; convert it first, e.g. x.float()"
-        )
+    check_floating(op.name, x)
     if relaxed and not COMPILES_RELAXED and torch.compiler.is_compiling():
         return _apply_eagerly(x, op, est, relaxed)
     return HardOpFunction.apply(x, op, est, relaxed)
 
 
-@torch.compiler.disable
 def _apply_eagerly(x, op, est, relaxed):
     return HardOpFunction.apply(x, op, est, relaxed)
+
+
+if not COMPILES_RELAXED:
+    # Decorated only where it is needed: torch.compiler.disable imports torch._dynamo, seconds.
+    _apply_eagerly = torch.compiler.disable(_apply_eagerly)
 
 
 def step(

@@ -27,8 +27,7 @@ from typing import ClassVar
 import torch
 
 from surrogate import fused
-from surrogate.estimators.argmax import one_hot_argmax
-from surrogate.estimators.base import upcast
+from surrogate.dtypes import upcast
 
 
 class ScalarOp:
@@ -57,8 +56,8 @@ class ScalarOp:
         return self.lift(upcast(x), est.primitive).to(x.dtype)
 
     def relax(self, x: torch.Tensor, est) -> torch.Tensor:
-        """The relaxed forward, fused for large tensors unless ``est`` is a user's own bump."""
-        if getattr(est, "fusable", False):
+        """The relaxed forward, fused for large tensors where ``est.fusable`` (not a user's bump)."""
+        if est.fusable:
             return fused.call(self.smooth, x, est)
         return self.smooth(x, est)
 
@@ -123,6 +122,29 @@ class RoundOp(ScalarOp):
 
     def lift(self, x, primitive):
         return x.floor() + primitive(self.offset(x))
+
+
+def argmax_index(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Index of the first maximum along ``dim``, kept as a size-1 dim (empty if ``dim`` is)."""
+    if x.dim() > 0 and x.shape[dim] == 0:
+        return torch.empty(x.shape, dtype=torch.long, device=x.device)
+    return x.argmax(dim, keepdim=True)
+
+
+def one_hot(index: torch.Tensor, like: torch.Tensor, dim: int) -> torch.Tensor:
+    """One-hot of ``index`` along ``dim``, shaped and typed like ``like``."""
+    return torch.zeros_like(like).scatter_(dim, index, 1.0)
+
+
+def one_hot_argmax(x: torch.Tensor, dim: int, dtype: torch.dtype | None = None):
+    """The exact argmax forward and its index: one-hot of the first maximum along ``dim``.
+
+    A row holding NaN comes out all NaN (``torch.argmax`` ranks NaN highest, so the row's NaN is
+    where it points).
+    """
+    index = argmax_index(x, dim)
+    out = one_hot(index, x if dtype is None else x.to(dtype), dim)
+    return out.masked_fill_(x.gather(dim, index).isnan(), float("nan")), index
 
 
 @dataclasses.dataclass(frozen=True)

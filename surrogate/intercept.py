@@ -31,8 +31,6 @@ blocks override the ops they name and leave the others to the outer block.
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -42,36 +40,14 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from surrogate.estimators import Estimator
 from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
-from surrogate.swap import resolve_ops
+from surrogate.op_estimators import parse_ops
+from surrogate.torch_calls import CASTS, SHAPE_OPS, bypass, bypassed, first_arg, is_real, methods
 
 Tensor = torch.Tensor
 COMPILE_NOTE = (
     "surrogate.intercept runs eagerly: torch.compile breaks the graph at each op it sees; for "
     "one graph use surrogate's own ops or modules (surrogate.sign, surrogate.Sign, ...) instead"
 )
-_state = threading.local()
-
-
-def _methods(*names: str) -> tuple:
-    """``torch.<name>`` and ``torch.Tensor.<name>`` for each name that exists."""
-    return tuple(getattr(owner, n) for n in names for owner in (torch, Tensor) if hasattr(owner, n))
-
-
-# Calls that move or copy an integer tensor's values without changing them, and casts.
-SHAPE_OPS = frozenset(
-    _methods(
-        "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "permute", "transpose",
-        "t", "movedim", "moveaxis", "unsqueeze", "squeeze", "contiguous", "clone", "expand",
-        "expand_as", "narrow", "select", "flip", "roll", "repeat", "__getitem__",
-    )
-    + tuple(getattr(Tensor, n).__get__ for n in ("T", "mT", "H", "mH"))  # x.T and friends
-)  # fmt: skip
-CASTS = frozenset(
-    _methods(
-        "to", "type", "type_as", "float", "double", "half", "bfloat16", "long", "int", "short",
-        "char", "byte", "bool", "cpu", "cuda",
-    )
-)  # fmt: skip
 
 
 def run_eagerly(fn):
@@ -80,28 +56,6 @@ def run_eagerly(fn):
         return torch.compiler.disable(fn, reason=COMPILE_NOTE)
     except TypeError:  # torch < 2.6: no reason
         return torch.compiler.disable(fn)
-
-
-def bypassed() -> bool:
-    """Whether an intercept is computing an exact forward, which other intercepts leave alone."""
-    return getattr(_state, "depth", 0) > 0
-
-
-@contextmanager
-def bypass():
-    _state.depth = getattr(_state, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _state.depth -= 1
-
-
-def first_arg(args: tuple, kwargs: dict, name: str = "input") -> Any:
-    return args[0] if args else kwargs.get(name)
-
-
-def is_real(x: Any) -> bool:
-    return isinstance(x, Tensor) and x.is_floating_point()
 
 
 class SurrogateFunction(torch.autograd.Function):
@@ -151,17 +105,14 @@ class HeavisideFunction(torch.autograd.Function):
         return gx, gv, None, None
 
 
-def samples(est: Estimator) -> bool:
-    """Whether ``est`` draws its argmax forward at random in training (``gumbel``, ``reinmax``)."""
-    return type(est).forward is not Estimator.forward
-
-
 class Intercept(TorchFunctionMode):
     """The mode behind ``surrogate.intercept``; ``ops`` maps op -> (estimator, relaxed).
 
     Handlers receive ``(func, args, kwargs)`` and run with other intercepts bypassed. Argmax
     indices and one-hots are followed in weak maps that die with the block.
     """
+
+    _eager = False  # whether __torch_function__ is wrapped in torch.compiler.disable yet
 
     def __init__(self, ops: dict[str, tuple[Estimator, bool]], training: bool = False):
         super().__init__()
@@ -170,13 +121,13 @@ class Intercept(TorchFunctionMode):
         self.indices = WeakTensorKeyDictionary()  # argmax output -> (logits, dim)
         self.values = WeakTensorKeyDictionary()  # integer one-hot -> make(dtype), differentiable
         if "sign" in ops:
-            self.handle(_methods("sign", "sgn"), self.sign)
+            self.handle(methods("sign", "sgn"), self.sign)
         if "round" in ops:
-            self.handle(_methods("round"), self.round)
+            self.handle(methods("round"), self.round)
         if "step" in ops:
-            self.handle(_methods("heaviside"), self.heaviside)
+            self.handle(methods("heaviside"), self.heaviside)
         if "argmax" in ops:
-            self.handle(_methods("argmax"), self.argmax)
+            self.handle(methods("argmax"), self.argmax)
             self.handle((F.one_hot,), self.one_hot)
             self.handle(SHAPE_OPS | CASTS, self.follow)
 
@@ -188,7 +139,14 @@ class Intercept(TorchFunctionMode):
                           self.ops.items())  # fmt: skip
         return f"intercept({named}{', training=True' if self.training else ''})"
 
-    @run_eagerly
+    def __enter__(self):
+        # torch.compile must not trace into the mode: decorated here, at first use, not at import
+        # (torch.compiler.disable imports torch._dynamo, which takes seconds).
+        if not Intercept._eager:
+            Intercept.__torch_function__ = run_eagerly(Intercept.__torch_function__)
+            Intercept._eager = True
+        return super().__enter__()
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         handler = self.handlers.get(func)
@@ -236,7 +194,7 @@ class Intercept(TorchFunctionMode):
 
     def changes_argmax(self) -> bool:
         est, relaxed = self.ops["argmax"]
-        return relaxed or (self.training and samples(est))
+        return relaxed or (self.training and est.stochastic)
 
     def argmax(self, func, args, kwargs):
         index = func(*args, **kwargs)
@@ -308,15 +266,14 @@ def intercept(
     """A context manager under which plain torch hard ops get the named estimators' backward.
 
     Each keyword takes what ``surrogate.step`` and friends take: a name, an ``Estimator``, or (step,
-    sign, round) a callable bump p; or an ``(estimator, relaxed)`` pair as
-    ``surrogate.config.estimators_from_config`` returns, or a config node ``{"name": "sigmoid",
-    "beta": 8.0, "relaxed": False}``. ``step`` covers ``torch.heaviside``. Ops
+    sign, round) a callable bump p; or an ``(estimator, relaxed)`` pair, or a config node
+    ``{"name": "sigmoid", "beta": 8.0, "relaxed": False}`` (see ``surrogate.op_estimators``). ``step`` covers ``torch.heaviside``. Ops
     left out keep PyTorch's behaviour. ``training=True`` lets ``gumbel`` and ``reinmax`` sample the
     one-hot (like ``surrogate.ArgMax`` in training mode); by default every forward is PyTorch's.
     See the module docstring for the calls covered and how argmax reaches the logits.
     """
-    ops = resolve_ops(
-        "intercept", {"step": step, "sign": sign, "round": round, "argmax": argmax, **unknown}
+    ops = parse_ops(
+        {"step": step, "sign": sign, "round": round, "argmax": argmax, **unknown}, "intercept"
     )
     if not isinstance(training, bool):
         raise ValueError(f"intercept: training must be True or False, got {training!r}")

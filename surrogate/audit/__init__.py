@@ -12,8 +12,8 @@ hard ops; one that gets none either way (unused) is not. A backward that raises,
 does, is reported in ``report.error``, not raised. The model runs in its current train/eval mode;
 its buffers (BatchNorm statistics), the RNG and every ``.grad`` are left as they were.
 
-``python -m surrogate.audit`` prints the table of ``surrogate.kinks``: what autograd gives common
-non-differentiable ops at their kink and away from it, and the remedy.
+``python -m surrogate.audit MODULE:FACTORY --input 8,1,28,28`` prints the audit of the model that
+``MODULE:FACTORY()`` builds (see ``surrogate.audit.cli``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""``python -m surrogate.audit``: what autograd gives common non-differentiable ops at their kink
-and away from it, and the remedy for each (the table of ``surrogate.kinks``)."""
+"""``python -m surrogate.audit MODULE:FACTORY --input SHAPE``: see ``surrogate.audit.cli``."""
 
-from surrogate.kinks import main
+import sys
 
-main()
+from surrogate.audit.cli import main
+
+sys.exit(main())

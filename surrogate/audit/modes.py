@@ -16,15 +16,8 @@ from torch.utils.weak import WeakTensorKeyDictionary
 from surrogate.audit.findings import COMPARISONS, PYTORCH_GIVES
 from surrogate.estimators import estimator
 from surrogate.hardops import ROUND, STEP
-from surrogate.intercept import (
-    CASTS,
-    SHAPE_OPS,
-    Intercept,
-    SurrogateFunction,
-    bypassed,
-    first_arg,
-    is_real,
-)
+from surrogate.intercept import Intercept, SurrogateFunction
+from surrogate.torch_calls import CASTS, SHAPE_OPS, bypassed, first_arg, is_real
 
 # torch.<name> and Tensor.<name> for every op the audit knows, and the dunder forms of comparisons.
 HARD_OPS = {

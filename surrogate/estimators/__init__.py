@@ -1,11 +1,13 @@
-"""The estimator catalogue. Importing this package registers every named estimator."""
+"""The estimator catalogue: the registry (``base``), PyTorch's and the straight-through estimators
+(``common``), the smooth bumps of the scalar ops (``bumps``), argmax's estimators (``argmax``), and
+lookup by name (``catalogue``). Importing this package registers every named estimator."""
 
 # isort: off
-# Registration order is the order `available()` lists: the shared ones, the bumps, then argmax's.
-from surrogate.estimators import common, bumps, argmax  # noqa: F401
+# The catalogue first: it registers the estimators in the order `available()` lists them.
+from surrogate.estimators.catalogue import available, estimator, parameters, resolve
+from surrogate.estimators.base import Estimator
+from surrogate.estimators.bumps import Bump, Custom
 
 # isort: on
-from surrogate.estimators.base import Estimator, available, estimator, parameters, resolve
-from surrogate.estimators.bumps import Bump, Custom
 
 __all__ = ["Bump", "Custom", "Estimator", "available", "estimator", "parameters", "resolve"]

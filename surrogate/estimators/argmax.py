@@ -1,6 +1,6 @@
 """Estimators for argmax, whose forward is the one-hot of the largest logit along ``dim``.
 
-J(p) = diag(p) − p·pᵀ is the softmax Jacobian; J(p)·g = p ⊙ (g − ⟨p, g⟩). Formulas: SPEC section 3.
+J(p) = diag(p) − p·pᵀ is the softmax Jacobian; J(p)·g = p ⊙ (g − ⟨p, g⟩).
 """
 
 from __future__ import annotations
@@ -9,30 +9,9 @@ import dataclasses
 
 import torch
 
-from surrogate.estimators.base import ARGMAX_OPS, Estimator, param, register, upcast
-
-
-def argmax_index(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Index of the first maximum along ``dim``, kept as a size-1 dim (empty if ``dim`` is)."""
-    if x.dim() > 0 and x.shape[dim] == 0:
-        return torch.empty(x.shape, dtype=torch.long, device=x.device)
-    return x.argmax(dim, keepdim=True)
-
-
-def one_hot(index: torch.Tensor, like: torch.Tensor, dim: int) -> torch.Tensor:
-    """One-hot of ``index`` along ``dim``, shaped and typed like ``like``."""
-    return torch.zeros_like(like).scatter_(dim, index, 1.0)
-
-
-def one_hot_argmax(x: torch.Tensor, dim: int, dtype: torch.dtype | None = None):
-    """The exact argmax forward and its index: one-hot of the first maximum along ``dim``.
-
-    A row holding NaN comes out all NaN (``torch.argmax`` ranks NaN highest, so the row's NaN is
-    where it points).
-    """
-    index = argmax_index(x, dim)
-    out = one_hot(index, x if dtype is None else x.to(dtype), dim)
-    return out.masked_fill_(x.gather(dim, index).isnan(), float("nan")), index
+from surrogate.dtypes import upcast
+from surrogate.estimators.base import ARGMAX_OPS, Estimator, param, register
+from surrogate.hardops import argmax_index, one_hot, one_hot_argmax
 
 
 def gumbel_like(x: torch.Tensor) -> torch.Tensor:
@@ -94,10 +73,8 @@ class Softmax(Estimator):
 
     name = "softmax"
     ops = ARGMAX_OPS
+    relaxable = True
     tau: float = param(1.0)
-
-    def relaxable(self, op_name):
-        return True
 
     def smooth(self, x, dim):
         return stable_softmax(x / self.tau, dim)
@@ -118,6 +95,7 @@ class Gumbel(Softmax):
     """
 
     name = "gumbel"
+    stochastic = True
 
     def forward(self, op, x, relaxed):
         z = upcast(x)
@@ -139,6 +117,7 @@ class ReinMax(Estimator):
 
     name = "reinmax"
     ops = ARGMAX_OPS
+    stochastic = True
     tau: float = param(1.0, above=1.0, at_least=True)
 
     def forward(self, op, x, relaxed):
@@ -164,10 +143,8 @@ class Sparsemax(Estimator):
 
     name = "sparsemax"
     ops = ARGMAX_OPS
+    relaxable = True
     tau: float = param(1.0)
-
-    def relaxable(self, op_name):
-        return True
 
     def smooth(self, x, dim):
         return sparsemax(x / self.tau, dim)

@@ -3,7 +3,7 @@
 An op whose output jumps by J at c gets the surrogate derivative J·p(x − c): step uses p(x),
 sign 2·p(x), round p(r) with r the signed distance to the nearest boundary k + 1/2. Relaxed mode
 replaces the hard forward by the matching integral (P for step, 2P − 1 for sign). Each bump has unit
-area, and its default parameter gives p(0) = 1. Formulas: SPEC section 3.
+area, and its default parameter gives p(0) = 1.
 
 The backward's formula ``surrogate_grad`` runs eagerly for small tensors and as one fused kernel for
 large ones (``surrogate.fused``). Each bump is written in few elementwise ops, J folded into its
@@ -15,22 +15,20 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import ClassVar
 
 import torch
 
 from surrogate import fused
-from surrogate.estimators.base import SCALAR_OPS, Estimator, param, register, upcast
+from surrogate.dtypes import upcast
+from surrogate.estimators.base import SCALAR_OPS, Estimator, param, register
 
 
 class Bump(Estimator):
-    """Base of the smooth estimators: saves the input once, computes J·p(offset(x)) in backward.
-
-    ``fusable``: whether ``surrogate.fused`` may compile this estimator's formulas.
-    """
+    """Base of the smooth estimators: saves the input once, computes J·p(offset(x)) in backward."""
 
     ops = SCALAR_OPS
-    fusable: ClassVar[bool] = True
+    relaxable = True
+    fusable = True
 
     def bump(self, r: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """scale·p(r), with p the unit-area surrogate derivative."""
@@ -39,9 +37,6 @@ class Bump(Estimator):
     def primitive(self, r: torch.Tensor) -> torch.Tensor:
         """P(r) = ∫_{-∞}^{r} p, the smooth forward of relaxed mode."""
         raise NotImplementedError
-
-    def relaxable(self, op_name: str) -> bool:
-        return True
 
     def grad(self, op, g, x):
         if self.fusable:
@@ -299,5 +294,6 @@ class Custom(Bump):
     def primitive(self, r):
         return self.integral(r)
 
-    def relaxable(self, op_name: str) -> bool:
+    @property
+    def relaxable(self) -> bool:  # type: ignore[override]  (per instance: with an integral)
         return self.integral is not None

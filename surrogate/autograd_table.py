@@ -1,7 +1,7 @@
 """What PyTorch's autograd gives common non-differentiable ops, at their kink and away from it,
 next to the remedy. Every gradient in the table is computed when it is printed.
 
-    python -m surrogate.audit       # or: python -m surrogate.kinks
+    python -m surrogate.autograd_table
 
 Each cell is the gradient of sum(op(x)) with respect to x (for argmax, of the one-hot dotted with
 [0, 1, 2]), or what autograd does instead: ``cut`` (the output has no grad_fn) or ``error``.
