@@ -1,6 +1,6 @@
 """Compare the runs of a sweep: ``comparison.csv``, ``comparison.md`` and ``convergence.png``.
 
-    python -m surrogate.report SWEEP_DIR [--thresholds 0.5 0.8 0.9]
+    python -m surrogate.training.report SWEEP_DIR [--thresholds 0.5 0.8 0.9]
 
 Reads each job folder's ``metrics.json`` (and ``error.json``, written for a failed job), groups the
 runs by configuration (the overrides that differ between runs, ``seed`` aside) and aggregates over
@@ -14,12 +14,13 @@ import csv
 import io
 import json
 import math
-import os
 import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from surrogate.training.atomic import write_atomic
 
 THRESHOLDS = (0.5, 0.8, 0.9)
 IGNORED_KEYS = ("seed", "hydra.", "experiment", "ckpt_path")  # never tell configurations apart
@@ -234,14 +235,8 @@ def plot(runs: Sequence[Run], path: Path, title: str) -> None:
     fig.tight_layout(rect=(0, 0, 0.84 if handles else 1, 1))
     if handles:
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.84, 0.5), fontsize=8)
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS) -> list[Run]:
@@ -250,15 +245,15 @@ def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS
     runs = load_runs(sweep_dir)
     columns, rows = summarize(runs, thresholds)
     title = f"Sweep {sweep_dir.resolve().name}"
-    _atomic(sweep_dir / "comparison.csv", lambda p: p.write_text(to_csv(columns, rows)))
+    write_atomic(sweep_dir / "comparison.csv", lambda p: p.write_text(to_csv(columns, rows)))
     md = to_markdown(columns, rows, runs, title)
-    _atomic(sweep_dir / "comparison.md", lambda p: p.write_text(md))
+    write_atomic(sweep_dir / "comparison.md", lambda p: p.write_text(md))
     plot(runs, sweep_dir / "convergence.png", title)
     return runs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m surrogate.report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m surrogate.training.report", description=__doc__)
     parser.add_argument("sweep_dir", type=Path, help="the sweep folder (hydra.sweep.dir)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
     args = parser.parse_args(argv)

@@ -1,11 +1,11 @@
 """One training run from a plain config dict: fit, test the best checkpoint, write metrics.json.
 
-``model.name`` picks the network (``surrogate.model.build_net``) and ``model.surrogate`` how the
-op config reaches its hard ops (``swap`` or ``intercept``, by ``SurrogateCallback``).
+``model.name`` picks the network (``networks.build_net``) and ``model.apply_estimators`` how the op
+config reaches its hard ops (``swap`` or ``intercept``, by the ``ApplyEstimators`` callback).
 
-The dict has the shape of ``configs/train.yaml`` once resolved (``seed``, ``op``, ``model``,
-``data``, ``trainer``, ``logger``, ``callbacks``, ``ckpt_path``). No Hydra here: ``train.py`` turns
-the Hydra config into this dict.
+The dict has the shape of ``configs/train.yaml`` once resolved (``seed``, ``threads``, ``op``,
+``model``, ``data``, ``trainer``, ``logger``, ``callbacks``, ``ckpt_path``). No Hydra here:
+``train.py`` turns the Hydra config into this dict.
 """
 
 from __future__ import annotations
@@ -21,12 +21,16 @@ import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger
 
-from surrogate.callbacks import AtomicCheckpoint, CurveRecorder, write_json_atomic
-from surrogate.config import describe, estimators_from_config
-from surrogate.data import ImageDataModule, check_files
-from surrogate.lit import HardNetClassifier, check_optimization
-from surrogate.model import build_net
-from surrogate.surrogate_callback import SurrogateCallback, check_method
+from surrogate.op_estimators import describe, parse_ops
+from surrogate.training.apply_estimators import ApplyEstimators, check_method
+from surrogate.training.atomic import write_json_atomic
+from surrogate.training.checkpoint import AtomicCheckpoint
+from surrogate.training.classifier import HardNetClassifier
+from surrogate.training.curves import CurveRecorder
+from surrogate.training.datamodule import ImageDataModule
+from surrogate.training.datasets import check_files
+from surrogate.training.networks import build_net
+from surrogate.training.optimization import check_optimization, split_model_config
 
 
 def validate(config: dict[str, Any], files: bool = True) -> None:
@@ -34,12 +38,11 @@ def validate(config: dict[str, Any], files: bool = True) -> None:
     ``files``, the data and checkpoint files."""
     if config["threads"] < 0:
         raise ValueError(f"threads must be >= 0 (0: torch's default), got {config['threads']}")
-    estimators = estimators_from_config(config["op"])
-    model = dict(config["model"])
-    check_optimization(model.pop("optimizer"), model.pop("scheduler"))
-    method = model.pop("surrogate")
+    estimators = parse_ops(config["op"], "op", default="ste")
+    net, optimizer, scheduler, method = split_model_config(config["model"])
+    check_optimization(optimizer, scheduler)
     check_method(method)
-    check_method(method, build_net(estimators, **model))
+    check_method(method, build_net(estimators, **net))
     if not files:
         return
     data = config["data"]
@@ -50,11 +53,10 @@ def validate(config: dict[str, Any], files: bool = True) -> None:
 
 
 def build(config: dict[str, Any], output_dir: Path):
-    """The data module, the LightningModule and the Trainer that ``config`` describes."""
+    """The data module, the LightningModule, the Trainer and the checkpoint callback that
+    ``config`` describes."""
     data = ImageDataModule(**config["data"], shuffle_seed=config["seed"])
-    net = dict(config["model"])
-    optimizer, scheduler = net.pop("optimizer"), net.pop("scheduler")
-    method = net.pop("surrogate")
+    net, optimizer, scheduler, method = split_model_config(config["model"])
     module = HardNetClassifier(
         ops=config["op"],
         net=net,
@@ -75,7 +77,7 @@ def build(config: dict[str, Any], output_dir: Path):
         enable_version_counter=False,
     )
     curves = CurveRecorder(output_dir / "curves.json")
-    ops = SurrogateCallback(config["op"], method=method)
+    estimators = ApplyEstimators(config["op"], method=method)
     refresh = callbacks["progress_refresh_rate"]
     extra = [TQDMProgressBar(refresh_rate=refresh)] if refresh > 0 else []
     logger = CSVLogger(output_dir, name="csv", version="") if config["logger"]["csv"] else False
@@ -83,7 +85,7 @@ def build(config: dict[str, Any], output_dir: Path):
         **config["trainer"],
         default_root_dir=output_dir,
         logger=logger,
-        callbacks=[ops, curves, checkpoint, *extra],
+        callbacks=[estimators, curves, checkpoint, *extra],
         enable_progress_bar=refresh > 0,
     )
     return data, module, trainer, checkpoint
@@ -116,7 +118,7 @@ def run(
     metrics = {
         "op": preset,
         "overrides": list(overrides or []),
-        "estimators": describe(estimators_from_config(config["op"])),
+        "estimators": describe(parse_ops(config["op"], "op", default="ste")),
         "seed": config["seed"],
         "data": config["data"]["name"],
         "test_acc": tested[0]["test/acc"],

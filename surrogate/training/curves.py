@@ -1,45 +1,21 @@
-"""Lightning callbacks: per-epoch curves that survive a resume, and crash-safe checkpoints."""
+"""The learning curves of a run, recorded at every validation and kept across a resume."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
 
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path``: readers see the old file or the new, never half."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-class AtomicCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` that writes to a temporary file and renames it into place, so a run
-    killed while saving keeps its previous ``last.ckpt``."""
-
-    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        tmp = str(Path(filepath).with_name(f".{Path(filepath).name}.tmp"))
-        super()._save_checkpoint(trainer, tmp)
-        if trainer.is_global_zero:
-            os.replace(tmp, filepath)
-        trainer.strategy.barrier()
+from surrogate.training.atomic import write_json_atomic
+from surrogate.training.running_mean import RunningMean
 
 
 class CurveRecorder(pl.Callback):
-    """The learning curves: at every validation, the validation accuracy, the mean training loss
-    since the previous one, the step, the epoch (fractional when validating mid-epoch) and the
-    training seconds so far.
+    """At every validation: the validation accuracy, the mean training loss per step since the
+    previous one, the step, the epoch (fractional when validating mid-epoch) and the training
+    seconds so far.
 
     Recorded when validation ends, before the checkpoint callbacks save, so the state saved in a
     checkpoint includes its own epoch and a resumed run continues its curves. Rank 0 also writes
@@ -53,16 +29,14 @@ class CurveRecorder(pl.Callback):
         self.path = Path(path)
         self.curves: dict[str, list[float]] = {name: [] for name in self.CURVES}
         self.wall_seconds = 0.0
-        self._loss_sum: torch.Tensor | float = 0.0  # a tensor on the loss's device, no sync
-        self._loss_steps = 0
+        self.loss = RunningMean()
         self._since = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._since = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._loss_sum = self._loss_sum + outputs["loss"].detach()
-        self._loss_steps += 1
+        self.loss.add(outputs["loss"])
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
@@ -72,14 +46,14 @@ class CurveRecorder(pl.Callback):
         self._since = now
         point = {
             "val_acc": float(trainer.callback_metrics["val/acc"]),
-            "train_loss": float(self._loss_sum) / max(1, self._loss_steps),
+            "train_loss": self.loss.item(),
             "val_steps": trainer.global_step,
             "val_epochs": round(trainer.current_epoch + self._epoch_fraction(trainer), 4),
             "val_seconds": round(self.wall_seconds, 3),
         }
         for name, value in point.items():
             self.curves[name].append(value)
-        self._loss_sum, self._loss_steps = 0.0, 0
+        self.loss.reset()
         if trainer.is_global_zero:
             write_json_atomic(self.path, self.state_dict())
 

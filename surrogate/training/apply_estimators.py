@@ -1,11 +1,12 @@
-"""A Lightning callback that gives any LightningModule's hard ops the estimators of a config.
+"""``ApplyEstimators``: a Lightning callback that gives any LightningModule's hard ops the
+estimators of an op config.
 
     ops = {"sign": {"name": "atan"}, "argmax": {"name": "softmax", "tau": 0.5}}
-    trainer = pl.Trainer(callbacks=[SurrogateCallback(ops, method="intercept")])
+    trainer = pl.Trainer(callbacks=[ApplyEstimators(ops, method="intercept")])
 
 ``ops`` has the shape of the config group ``op`` (``configs/op/*.yaml``): per op a node
-``{name, relaxed, <params>}``; ops left out are left alone. ``method`` says how they reach the
-model:
+``{name, relaxed, <params>}``; ops left out are left alone. ``method`` says how the estimators
+reach the model (the config key ``model.apply_estimators``):
 
 - ``swap``: at setup, ``surrogate.swap`` sets the estimator of every ``surrogate.Step``, ``Sign``,
   ``Round`` and ``ArgMax`` module in it (a model built from this library's modules).
@@ -24,10 +25,9 @@ from typing import Any
 import pytorch_lightning as pl
 from torch import nn
 
-from surrogate.config import estimators_from_config
-from surrogate.intercept import Intercept, intercept
-from surrogate.modules import HardOp
-from surrogate.swap import swap
+from surrogate import HardOp, intercept, swap
+from surrogate.intercept import Intercept
+from surrogate.op_estimators import parse_ops
 
 METHODS = ("swap", "intercept", "both")
 
@@ -36,7 +36,7 @@ def check_method(method: str, model: nn.Module | None = None) -> None:
     """Refuse an unknown method, and ``swap`` on a model without surrogate modules."""
     if method not in METHODS:
         raise ValueError(
-            f"surrogate method: unknown {method!r}; choose one of: {', '.join(METHODS)}"
+            f"model.apply_estimators: unknown {method!r}; choose one of: {', '.join(METHODS)}"
         )
     if (
         method == "swap"
@@ -44,18 +44,17 @@ def check_method(method: str, model: nn.Module | None = None) -> None:
         and not any(isinstance(m, HardOp) for m in model.modules())
     ):
         raise ValueError(
-            f"surrogate method 'swap' finds no surrogate.Step/Sign/Round/ArgMax module in "
+            f"model.apply_estimators 'swap' finds no surrogate.Step/Sign/Round/ArgMax module in "
             f"{type(model).__name__}; for plain torch ops use 'intercept'"
         )
 
 
-class SurrogateCallback(pl.Callback):
+class ApplyEstimators(pl.Callback):
     """Applies ``ops`` to the LightningModule by ``method``; see the module docstring."""
 
     def __init__(self, ops: Mapping[str, Mapping[str, Any]], method: str = "intercept"):
         check_method(method)
-        pairs = estimators_from_config(ops)
-        self.estimators = {op: pair for op, pair in pairs.items() if op in ops}
+        self.estimators = parse_ops(ops, "op")
         self.method = method
         self._mode: Intercept | None = None
 

@@ -18,10 +18,7 @@ from scipy import integrate
 
 import surrogate
 
-try:  # tests/ is on sys.path (no tests/__init__.py) ...
-    import reference as ref
-except ImportError:  # ... or tests is a package
-    from tests import reference as ref
+from tests.library import reference as ref
 
 OPS = ("step", "sign", "round")
 ESTIMATORS = ("none", "ste", *ref.BUMPS)

@@ -1,4 +1,4 @@
-"""Shared helpers for the training-loop tests: composing configs and running train.py."""
+"""Shared helpers of the app's tests: composing configs, running train.py, writing IDX files."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
 
-from surrogate.conf.schema import register, to_plain
+from surrogate.training.compose import compose_config as compose_in
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAST = [
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=3",
@@ -26,11 +25,8 @@ FAST = [
 
 
 def compose_config(overrides: list[str], output_dir: Path) -> dict:
-    """The plain config ``train.py`` would run with these overrides (Hydra's compose API)."""
-    register()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
-        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
-    return to_plain(cfg)
+    """The plain config ``train.py`` would run with these overrides."""
+    return compose_in(overrides, ROOT / "configs", output_dir)
 
 
 def train_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -1,9 +1,11 @@
-"""Hydra callbacks."""
+"""Hydra callbacks: the config checked before anything is written, and a sweep's report kept up to
+date after every job."""
 
 from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from surrogate.callbacks import write_json_atomic
-from surrogate.report import write_report
-from surrogate.training import validate
+from surrogate.training.atomic import write_json_atomic
+from surrogate.training.report import write_report
+from surrogate.training.run import validate
+from surrogate.training.schema import upgrade
 
 
 class ValidateConfig(Callback):
@@ -43,6 +46,9 @@ def _validate_or_exit(config: DictConfig, files: bool) -> None:
             else config[key]
             for key in ("op", "model", "data", "threads", "ckpt_path")
         }
+        with warnings.catch_warnings():  # a deprecated key is reported once, by train.py
+            warnings.simplefilter("ignore", FutureWarning)
+            plain = upgrade(plain)
         validate(plain, files)
     except (ValueError, FileNotFoundError) as err:
         print(f"Error in the config: {err}", file=sys.stderr)
@@ -50,7 +56,7 @@ def _validate_or_exit(config: DictConfig, files: bool) -> None:
 
 
 class SweepReport(Callback):
-    """Keep a sweep's comparison (``surrogate.report``) up to date in ``hydra.sweep.dir``.
+    """Keep a sweep's comparison (``surrogate.training.report``) up to date in ``hydra.sweep.dir``.
 
     After every job (a failed one first records its error in ``error.json``) and at the end of the
     sweep. Hydra's basic sweeper re-raises a failed job's exception before ``on_multirun_end``, so

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from train_helpers import FAST, train_cli, write_tiny_mnist
+from tests.app.helpers import FAST, train_cli, write_tiny_mnist
 
 THRESHOLDS = (0.5, 0.8, 0.9)
 
@@ -99,7 +99,7 @@ def test_report_cli_rebuilds_from_metrics_json_alone(tiny_sweep, tmp_path):
         (tmp_path / path.parent.name).mkdir()
         shutil.copy(path, tmp_path / path.parent.name / "metrics.json")
     result = subprocess.run(
-        [sys.executable, "-m", "surrogate.report", str(tmp_path)], capture_output=True, text=True
+        [sys.executable, "-m", "surrogate.training.report", str(tmp_path)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert read_csv(tmp_path / "comparison.csv") == read_csv(tiny_sweep / "comparison.csv")
@@ -109,7 +109,7 @@ def test_report_cli_rebuilds_from_metrics_json_alone(tiny_sweep, tmp_path):
 
 def test_report_cli_refuses_a_missing_folder(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "surrogate.report", str(tmp_path / "nope")],
+        [sys.executable, "-m", "surrogate.training.report", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
     )
@@ -138,7 +138,7 @@ def test_a_killed_job_is_listed_as_missing(tiny_sweep, tmp_path):
     shutil.copytree(tiny_sweep, tmp_path / "copy")
     (tmp_path / "copy" / "0" / "metrics.json").unlink()  # as if killed before the end
     result = subprocess.run(
-        [sys.executable, "-m", "surrogate.report", str(tmp_path / "copy")],
+        [sys.executable, "-m", "surrogate.training.report", str(tmp_path / "copy")],
         capture_output=True,
         text=True,
     )

@@ -1,11 +1,11 @@
 """surrogate.audit finds the hard ops of a plain-torch model, the module that called each, and the
-parameters they cut off; python -m surrogate.audit prints the kinks table."""
+parameters they cut off; python -m surrogate.audit prints that audit for a model it builds."""
 
 from __future__ import annotations
 
-import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +14,7 @@ from torch import nn
 
 import surrogate
 
-KINK_OPS = ["abs", "relu", "sign", "round", "floor", "heaviside", "argmax", "max",
-            "masked_select", "slicing", "clamp"]  # fmt: skip
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Encoder(nn.Module):
@@ -186,24 +185,39 @@ def test_not_a_module_is_a_type_error():
         surrogate.audit(torch.sign, torch.randn(3))
 
 
-def test_cli_prints_a_row_for_every_op():
-    result = subprocess.run(
-        [sys.executable, "-m", "surrogate.audit"], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0 and result.stderr == "", result.stderr
-    rows = {line.split("|")[1].strip(" `"): line for line in result.stdout.splitlines()
-            if line.startswith("| `")}  # fmt: skip
-    assert sorted(rows) == sorted(KINK_OPS)
-    cells = {op: [c.strip() for c in line.split("|")[1:-1]] for op, line in rows.items()}
-    assert cells["sign"][3] == "[0]" and cells["sign"][5] == "[0, 0]"  # PyTorch: zero
-    assert cells["sign"][7] == "[2]"  # surrogate.sign(x, "atan") at 0: J·p(0) = 2
-    assert cells["heaviside"][3].startswith("error")
-    assert cells["argmax"][3].startswith("cut") and cells["argmax"][7] != "—"
-    assert cells["abs"][5] == "[-1, 1]" and cells["max"][3] == "[0, 0.5, 0.5]"
+def audit_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "surrogate.audit", *args],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
 
 
-def test_kinks_module_is_the_same_table(capsys):
-    runpy.run_module("surrogate.kinks", run_name="__main__")
-    from_kinks = capsys.readouterr().out
-    runpy.run_module("surrogate.audit.__main__", run_name="__main__")
-    assert capsys.readouterr().out == from_kinks
+def test_cli_prints_the_audit_of_the_model_it_builds():
+    result = audit_cli("tests.tools.test_audit:Net", "--input", "5,6")
+    assert result.returncode == 0, result.stderr
+    torch.manual_seed(0)  # the CLI's default seed, for the model and then the input
+    net = Net()
+    assert result.stdout.strip() == str(surrogate.audit(net, torch.randn(5, 6)))
+    assert "dead parameters" in result.stdout and "sign" in result.stdout
+
+
+def test_cli_fails_on_dead_parameters_when_asked():
+    result = audit_cli("tests.tools.test_audit:Net", "--input", "5,6", "--fail-on-dead")
+    assert result.returncode == 1 and "dead parameters" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["tests.tools.test_audit", "--input", "5,6"], ["MODULE:FACTORY"]),
+        (["tests.tools.test_audit:Nope", "--input", "5,6"], ["'tests.tools.test_audit:Nope'"]),
+        (["no_such_module:Net", "--input", "5,6"], ["no_such_module"]),
+        (["tests.tools.test_audit:Net", "--input", "5,x"], ["'5,x'", "8,1,28,28"]),
+        (["tests.tools.test_audit:Net"], ["--input"]),
+    ],
+)
+def test_cli_refuses_bad_arguments_naming_them(args, words):
+    result = audit_cli(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    for word in words:
+        assert word in result.stderr, result.stderr

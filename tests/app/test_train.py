@@ -13,10 +13,11 @@ import time
 import numpy as np
 import pytest
 import torch
-from train_helpers import FAST, ROOT, compose_config, train_cli, write_idx, write_tiny_mnist
+from tests.app.helpers import FAST, ROOT, compose_config, train_cli, write_idx, write_tiny_mnist
 
-from surrogate.data import load_splits, read_idx
-from surrogate.training import run
+from surrogate.training.datamodule import load_splits
+from surrogate.training.datasets import read_idx
+from surrogate.training.run import run
 
 PRESETS = sorted(p.stem for p in (ROOT / "configs" / "op").glob("*.yaml"))
 VOLATILE = {"wall_seconds", "train_seconds", "val_seconds", "best_checkpoint", "overrides"}

@@ -1,4 +1,4 @@
-"""SurrogateCallback gives any LightningModule's hard ops the config's estimators, and train.py
+"""ApplyEstimators gives any LightningModule's hard ops the config's estimators, and train.py
 trains the plain-torch CNN (model=plain_cnn) with op=... as it does the built-in one."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from train_helpers import FAST, compose_config
+from tests.app.helpers import FAST, compose_config
 
-from surrogate.surrogate_callback import SurrogateCallback
-from surrogate.training import run, validate
+from surrogate.training.apply_estimators import ApplyEstimators
+from surrogate.training.run import run, validate
 
 
 class PlainModule(pl.LightningModule):
@@ -54,7 +54,7 @@ def fit(callbacks):
 
 
 def test_intercept_reaches_the_first_layer_of_a_plain_module():
-    before, module = fit([SurrogateCallback({"sign": {"name": "atan"}, "argmax": {"name": "ste"}})])
+    before, module = fit([ApplyEstimators({"sign": {"name": "atan"}, "argmax": {"name": "ste"}})])
     assert not torch.equal(before, module.first.weight)
     leaked = torch.sign(module.first.weight).grad_fn
     assert type(leaked).__name__ == "SignBackward0"  # PyTorch's again after the batches
@@ -64,7 +64,7 @@ def test_intercept_reaches_the_first_layer_of_a_plain_module():
 
 def test_swap_refuses_a_model_without_surrogate_modules():
     with pytest.raises(ValueError, match="finds no surrogate.*intercept"):
-        fit([SurrogateCallback({"sign": {"name": "atan"}}, method="swap")])
+        fit([ApplyEstimators({"sign": {"name": "atan"}}, method="swap")])
 
 
 @pytest.mark.parametrize(
@@ -77,14 +77,14 @@ def test_swap_refuses_a_model_without_surrogate_modules():
 )
 def test_bad_config_fails_when_built(ops, method, words):
     with pytest.raises(ValueError) as info:
-        SurrogateCallback(ops, method=method)
+        ApplyEstimators(ops, method=method)
     for word in words:
         assert word in str(info.value)
 
 
 def test_train_py_trains_the_plain_cnn(tmp_path):
     config = compose_config(["model=plain_cnn", "op=atan", *FAST], tmp_path)
-    assert config["model"]["name"] == "plain_cnn" and config["model"]["surrogate"] == "intercept"
+    assert config["model"]["name"] == "plain_cnn" and config["model"]["apply_estimators"] == "intercept"
     assert config["model"]["activations"] == ["sign", "sign"]
     metrics = run(config, tmp_path, preset="atan")
     assert metrics["steps"] == 3 and metrics["estimators"]["sign"]["name"] == "atan"
@@ -106,8 +106,8 @@ def test_plain_cnn_trains_exactly_like_the_built_in_cnn(preset, tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [
-        (["model=plain_cnn", "model.surrogate=swap"], ["swap", "PlainCNN", "intercept"]),
-        (["model.surrogate=patch"], ["'patch'", "swap, intercept, both"]),
+        (["model=plain_cnn", "model.apply_estimators=swap"], ["swap", "PlainCNN", "intercept"]),
+        (["model.apply_estimators=patch"], ["'patch'", "swap, intercept, both"]),
         (["model.name=resnet"], ["'resnet'", "cnn, plain_cnn"]),
     ],
 )
