@@ -13,9 +13,9 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 # The op tests' CUDA cases (their CPU cases run in CI), and the compile tests whole.
-python3 -m pytest -q -x -p no:cacheprovider tests/test_scalar_ops.py tests/test_argmax.py \
-  tests/test_api.py -k cuda 2>&1 | tail -3 | tee "$OUT/ops.txt"
-python3 -m pytest -q -x -p no:cacheprovider tests/test_quality.py 2>&1 | tail -3 | tee -a "$OUT/ops.txt"
+python3 -m pytest -q -x -p no:cacheprovider tests/library/test_scalar_ops.py tests/library/test_argmax.py \
+  tests/library/test_api.py -k cuda 2>&1 | tail -3 | tee "$OUT/ops.txt"
+python3 -m pytest -q -x -p no:cacheprovider tests/library/test_quality.py 2>&1 | tail -3 | tee -a "$OUT/ops.txt"
 run=0
 for args in "op=ste" "op=gumbel trainer.precision=bf16-mixed" "model=plain_cnn op=atan"; do
   run=$((run + 1))

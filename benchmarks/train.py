@@ -5,8 +5,8 @@ plain PyTorch loop with the same model, data, optimizer and threads.
     python benchmarks/train.py op=atan --epochs 20
     python benchmarks/train.py --accelerator gpu      # on CUDA
 
-Both sides come from ``surrogate.training.build`` on the config ``train.py`` would run (composed
-by ``tests/train_helpers.compose_config``).
+Both sides come from ``surrogate.training.run.build`` on the config ``train.py`` would run
+(composed by ``surrogate.training.compose.compose_config``).
 
 Time per step is measured in pairs, in one process, so that the load of a shared machine falls on
 both sides alike: Lightning runs ``trainer.fit`` as configured (validation and checkpoints each
@@ -42,12 +42,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 MODES = ("paired", "plain", "lightning")
 
 
 def config_for(overrides: list[str], epochs: int, accelerator: str, output_dir: Path) -> dict:
-    from train_helpers import compose_config
+    from surrogate.training.compose import compose_config
 
     fixed = [
         f"trainer.max_epochs={epochs}",
@@ -56,7 +55,7 @@ def config_for(overrides: list[str], epochs: int, accelerator: str, output_dir: 
     ]
     if accelerator == "gpu":
         fixed += ["trainer.accelerator=gpu", "trainer.devices=1"]
-    return compose_config([*fixed, *overrides], output_dir)
+    return compose_config([*fixed, *overrides], ROOT / "configs", output_dir)
 
 
 def resident_mb() -> float:
@@ -69,25 +68,20 @@ class PlainLoop:
     cosine schedule, and a training loader of its own."""
 
     def __init__(self, config: dict, net, loader, device, epochs: int):
-        import torch
-
-        from surrogate.lit import build_optimizer
+        from surrogate.training.optimization import build_optimizer, build_scheduler
 
         self.net, self.loader, self.device = net.to(device).train(), loader, device
         self.optimizer = build_optimizer(self.net.parameters(), config["model"]["optimizer"])
-        cosine = config["model"]["scheduler"]["name"] == "cosine"
-        self.schedule = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs)
-            if cosine
-            else None
-        )
+        self.schedule = build_scheduler(self.optimizer, config["model"]["scheduler"], epochs)
         self.seed = config["seed"]
         self.batches = iter(())
 
     def start_epoch(self, epoch: int) -> None:
         import torch
 
-        torch.manual_seed((self.seed * 1_000_003 + epoch) * 64)  # as the module does
+        from surrogate.training.seeding import epoch_seed
+
+        torch.manual_seed(epoch_seed(self.seed, epoch, rank=0))  # as the module does
         self.loader.sampler.set_epoch(epoch)
         self.batches = iter(self.loader)
 
@@ -114,7 +108,7 @@ def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
     import pytorch_lightning as pl
     import torch
 
-    from surrogate.training import build
+    from surrogate.training.run import build
 
     output_dir = Path(tempfile.mkdtemp(prefix=f"bench_{mode}_"))
     config = config_for(overrides, epochs, accelerator, output_dir)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
 from torch.torch_version import TorchVersion
 
 from surrogate.dtypes import check_floating

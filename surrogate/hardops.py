@@ -56,7 +56,7 @@ class ScalarOp:
         return self.lift(upcast(x), est.primitive).to(x.dtype)
 
     def relax(self, x: torch.Tensor, est) -> torch.Tensor:
-        """The relaxed forward, fused for large tensors where ``est.fusable`` (not a user's bump)."""
+        """The relaxed forward, fused for large tensors where ``est.fusable``."""
         if est.fusable:
             return fused.call(self.smooth, x, est)
         return self.smooth(x, est)

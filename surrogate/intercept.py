@@ -267,10 +267,11 @@ def intercept(
 
     Each keyword takes what ``surrogate.step`` and friends take: a name, an ``Estimator``, or (step,
     sign, round) a callable bump p; or an ``(estimator, relaxed)`` pair, or a config node
-    ``{"name": "sigmoid", "beta": 8.0, "relaxed": False}`` (see ``surrogate.op_estimators``). ``step`` covers ``torch.heaviside``. Ops
-    left out keep PyTorch's behaviour. ``training=True`` lets ``gumbel`` and ``reinmax`` sample the
-    one-hot (like ``surrogate.ArgMax`` in training mode); by default every forward is PyTorch's.
-    See the module docstring for the calls covered and how argmax reaches the logits.
+    ``{"name": "sigmoid", "beta": 8.0, "relaxed": False}`` (see ``surrogate.op_estimators``).
+    ``step`` covers ``torch.heaviside``. Ops left out keep PyTorch's behaviour. ``training=True``
+    lets ``gumbel`` and ``reinmax`` sample the one-hot (like ``surrogate.ArgMax`` in training
+    mode); by default every forward is PyTorch's. See the module docstring for the calls covered
+    and how argmax reaches the logits.
     """
     ops = parse_ops(
         {"step": step, "sign": sign, "round": round, "argmax": argmax, **unknown}, "intercept"

@@ -22,6 +22,7 @@ from typing import Any
 
 from surrogate.estimators import Estimator, resolve
 from surrogate.estimators.base import OPS
+from surrogate.estimators.catalogue import check_op
 
 NODE_KEYS = ("name", "relaxed")  # a config node's keys that are not estimator parameters
 
@@ -45,9 +46,11 @@ def parse_ops(
     ``where`` prefixes every error message; ``default``, if not None, is the spec of the ops that
     ``ops`` leaves out (so the result has all four).
     """
-    unknown = [op for op in ops if op not in OPS]
-    if unknown:
-        raise ValueError(f"{where}: unknown op {unknown[0]!r}; choose from {', '.join(OPS)}")
+    for op in ops:
+        try:
+            check_op(op)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
     parsed = {}
     for op in OPS:
         spec = ops.get(op)

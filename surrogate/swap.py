@@ -1,4 +1,4 @@
-"""Set the estimator of every surrogate module in a model: ``surrogate.swap(model, sign="atan")``."""
+"""``surrogate.swap(model, sign="atan")``: set the estimator of each surrogate module of a model."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def swap(
 ) -> int:
     """Set the estimator of every ``surrogate.Step``/``Sign``/``Round``/``ArgMax`` in ``model``.
 
-    Each keyword names the new estimator of that op (see ``surrogate.op_estimators``); ops left out keep
-    theirs. A bare estimator makes the modules hard (``relaxed=False``); an
+    Each keyword names the new estimator of that op (see ``surrogate.op_estimators``); ops left
+    out keep theirs. A bare estimator makes the modules hard (``relaxed=False``); an
     ``(estimator, relaxed)`` pair or a config node sets both. Returns how many modules it changed:
     modules already set that way are not counted. Plain torch ops (``torch.sign``) are not modules;
     for them use ``surrogate.intercept``.

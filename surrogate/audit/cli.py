@@ -56,8 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Find the hard ops of a model and the parameters they cut off.",
     )
     parser.add_argument("model", help="MODULE:FACTORY, a callable that builds the model")
-    parser.add_argument("--input", type=shape, action="append", required=True,
-                        help="shape of a positional input, e.g. 8,1,28,28 (repeat for more)")
+    parser.add_argument(
+        "--input",
+        type=shape,
+        action="append",
+        required=True,
+        help="shape of a positional input, e.g. 8,1,28,28 (repeat for more)",
+    )
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model and the inputs")
     parser.add_argument("--eval", action="store_true", help="audit the model in eval mode")

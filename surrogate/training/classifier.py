@@ -95,4 +95,7 @@ class HardNetClassifier(pl.LightningModule):
         schedule = build_scheduler(optimizer, self.hparams.scheduler, self.trainer.max_epochs)
         if schedule is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": schedule, "interval": "epoch"},
+        }

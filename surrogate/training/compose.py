@@ -10,7 +10,9 @@ from hydra import compose, initialize_config_dir
 from surrogate.training.schema import register, to_plain
 
 
-def compose_config(overrides: list[str], config_dir: str | Path, output_dir: str | Path) -> dict[str, Any]:
+def compose_config(
+    overrides: list[str], config_dir: str | Path, output_dir: str | Path
+) -> dict[str, Any]:
     """``configs/train.yaml`` under ``config_dir`` composed with ``overrides`` (Hydra's compose
     API), as plain values, with ``paths.output_dir`` set to ``output_dir``."""
     register()

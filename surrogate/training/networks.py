@@ -61,7 +61,9 @@ def check_layout(channels: Sequence[int], activations: Sequence[str], bottleneck
         raise ValueError(f"model.bottleneck: unknown {bottleneck!r}; choose 'argmax' or null")
 
 
-def conv_blocks(in_channels: int, channels: Sequence[int]) -> tuple[list[nn.Conv2d], list[nn.BatchNorm2d]]:
+def conv_blocks(
+    in_channels: int, channels: Sequence[int]
+) -> tuple[list[nn.Conv2d], list[nn.BatchNorm2d]]:
     """The convolutions and batch norms of the conv blocks, in the order both twins create them."""
     convs, norms, width = [], [], in_channels
     for out in channels:
@@ -90,7 +92,12 @@ class HardCNN(nn.Module):
         check_layout(channels, activations, bottleneck)
         blocks = []
         for conv, norm, act in zip(*conv_blocks(in_channels, channels), activations, strict=True):
-            blocks += [conv, nn.MaxPool2d(2, ceil_mode=True), norm, self.activation(act, estimators)]
+            blocks += [
+                conv,
+                nn.MaxPool2d(2, ceil_mode=True),
+                norm,
+                self.activation(act, estimators),
+            ]
         self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(pooled_size), nn.Flatten())
         features = channels[-1] * pooled_size**2 if channels else in_channels * pooled_size**2
         if bottleneck == "argmax":

@@ -253,7 +253,9 @@ def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m surrogate.training.report", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m surrogate.training.report", description=__doc__
+    )
     parser.add_argument("sweep_dir", type=Path, help="the sweep folder (hydra.sweep.dir)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
     args = parser.parse_args(argv)

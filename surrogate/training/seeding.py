@@ -8,7 +8,8 @@ _RANKS = 64  # room for this many processes per (seed, epoch)
 
 
 def epoch_seed(seed: int, epoch: int, rank: int | None = None) -> int:
-    """The seed of ``epoch``: the shuffling order draws from ``epoch_seed(seed, epoch)``, the global
-    RNG of process ``rank`` (stochastic estimators' noise) from ``epoch_seed(seed, epoch, rank)``."""
+    """The seed of ``epoch``. The shuffling order draws from ``epoch_seed(seed, epoch)``, the
+    global RNG of process ``rank`` (stochastic estimators' noise) from
+    ``epoch_seed(seed, epoch, rank)``."""
     base = seed * _SEED_STRIDE + epoch
     return base if rank is None else base * _RANKS + rank

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from tests.app.helpers import FAST, compose_config
 
 from surrogate.training.apply_estimators import ApplyEstimators
 from surrogate.training.run import run, validate
+from tests.app.helpers import FAST, compose_config
 
 
 class PlainModule(pl.LightningModule):
@@ -84,7 +84,10 @@ def test_bad_config_fails_when_built(ops, method, words):
 
 def test_train_py_trains_the_plain_cnn(tmp_path):
     config = compose_config(["model=plain_cnn", "op=atan", *FAST], tmp_path)
-    assert config["model"]["name"] == "plain_cnn" and config["model"]["apply_estimators"] == "intercept"
+    assert (
+        config["model"]["name"] == "plain_cnn"
+        and config["model"]["apply_estimators"] == "intercept"
+    )
     assert config["model"]["activations"] == ["sign", "sign"]
     metrics = run(config, tmp_path, preset="atan")
     assert metrics["steps"] == 3 and metrics["estimators"]["sign"]["name"] == "atan"

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.app.helpers import FAST, train_cli, write_tiny_mnist
 
 THRESHOLDS = (0.5, 0.8, 0.9)
@@ -99,7 +100,9 @@ def test_report_cli_rebuilds_from_metrics_json_alone(tiny_sweep, tmp_path):
         (tmp_path / path.parent.name).mkdir()
         shutil.copy(path, tmp_path / path.parent.name / "metrics.json")
     result = subprocess.run(
-        [sys.executable, "-m", "surrogate.training.report", str(tmp_path)], capture_output=True, text=True
+        [sys.executable, "-m", "surrogate.training.report", str(tmp_path)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert read_csv(tmp_path / "comparison.csv") == read_csv(tiny_sweep / "comparison.csv")

@@ -13,11 +13,11 @@ import time
 import numpy as np
 import pytest
 import torch
-from tests.app.helpers import FAST, ROOT, compose_config, train_cli, write_idx, write_tiny_mnist
 
 from surrogate.training.datamodule import load_splits
 from surrogate.training.datasets import read_idx
 from surrogate.training.run import run
+from tests.app.helpers import FAST, ROOT, compose_config, train_cli, write_idx, write_tiny_mnist
 
 PRESETS = sorted(p.stem for p in (ROOT / "configs" / "op").glob("*.yaml"))
 VOLATILE = {"wall_seconds", "train_seconds", "val_seconds", "best_checkpoint", "overrides"}

@@ -1,9 +1,11 @@
-"""Independent float64 references for the scalar hard ops, written from SPEC sections 2 and 3.
+"""Independent float64 references for the scalar hard ops, written from the README's forward
+conventions and estimator tables.
 
 Nothing here imports or copies ``surrogate``: the forwards, the bumps p and their integrals P are
-written out of the spec's tables in NumPy/SciPy float64, so tests can hold the library to them.
+written out of the README's tables in NumPy/SciPy float64, so tests can hold the library to them.
 
-Bumps (SPEC section 3, unit area, defaults chosen so that p(0) = 1; clipped_ste has p(0) = 1/(2w)):
+Bumps (the README's estimator table, unit area, defaults chosen so that p(0) = 1; clipped_ste
+has p(0) = 1/(2w)):
 
     clipped_ste   1[|x| <= w] / (2w)                              w = 1
     sigmoid       β·σ(βx)·(1 − σ(βx))                              β = 4
@@ -37,7 +39,7 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "exponential": {"alpha": 2.0},
     "swish": {"beta": 2.0},
 }
-"""Each bump's parameter and default, from the table in SPEC section 3."""
+"""Each bump's parameter and default, from the README's estimator table."""
 
 BUMPS = tuple(DEFAULTS)
 """The estimators with a bump (everything but ``none`` and ``ste``)."""
@@ -51,7 +53,7 @@ def _f64(x) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Forwards (SPEC section 2)
+# Forwards (the README's forward conventions)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -166,7 +168,8 @@ def integral(name: str, x, **params) -> np.ndarray:
 
 
 def surrogate_grad(op: str, name: str, x, g, **params) -> np.ndarray:
-    """The backward of SPEC section 3: g·J·p(offset(x)); ``ste`` passes g, ``none`` gives 0."""
+    """The backward of the README's estimator table: g·J·p(offset(x)); ``ste`` passes g, ``none``
+    gives 0."""
     g = _f64(g)
     if name == "none":
         return np.zeros_like(g)

@@ -1,4 +1,4 @@
-"""The Python API of SPEC section 4 and the errors of section 3."""
+"""The Python API of the README (the library section) and its error messages."""
 
 import io
 import math
@@ -12,7 +12,7 @@ import surrogate
 SCALAR = ["none", "ste", "clipped_ste", "sigmoid", "fast_sigmoid", "atan", "tanh", "triangle",
           "gaussian", "exponential", "swish"]  # fmt: skip
 ARGMAX = ["none", "ste", "softmax", "gumbel", "reinmax", "sparsemax", "perturbed"]
-PARAMS = {  # the catalogue's parameter names and defaults, as SPEC section 3 writes them
+PARAMS = {  # the catalogue's parameter names and defaults, as the README's tables write them
     "none": {}, "ste": {}, "clipped_ste": {"width": 1.0}, "sigmoid": {"beta": 4.0},
     "fast_sigmoid": {"beta": 2.0}, "atan": {"alpha": 2.0}, "tanh": {"beta": 2.0},
     "triangle": {"width": 1.0}, "gaussian": {"sigma": 1 / math.sqrt(2 * math.pi)},

@@ -1,7 +1,8 @@
-"""surrogate.argmax and surrogate.ArgMax against float64 references (SPEC sections 2 to 5).
+"""surrogate.argmax and surrogate.ArgMax against float64 references written from the README's
+argmax table and forward conventions.
 
 Expected values come from the ``ref_*`` helpers below (float64, written from the spec, never from
-the library) or, for the stochastic estimators, from laws the spec fixes: samples follow softmax(x),
+the library) or, for the stochastic estimators, from the laws the estimators define: samples follow softmax(x),
 the gradient is a softmax Jacobian at a point consistent with the sample, the perturbed gradient's
 mean is the derivative of a Gaussian CDF. The references use nothing of ``surrogate``; each works
 along ``dim`` and returns float64:
@@ -26,7 +27,7 @@ import torch
 
 import surrogate
 
-# --- float64 references, written from SPEC section 3 ------------------------------------------
+# --- float64 references, written from the README's argmax table ---------------------------------
 
 
 def ref_one_hot(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -118,7 +119,8 @@ def ref_reinmax_grad(x, g, sample, tau: float, dim: int) -> torch.Tensor:
 
 
 def ref_grad(name: str, params: dict, x: torch.Tensor, g: torch.Tensor, dim: int) -> torch.Tensor:
-    """The gradient of the deterministic estimators (gumbel, reinmax: eval mode) from SPEC §3."""
+    """The gradient of the deterministic estimators (gumbel, reinmax: eval mode), from the README's
+    argmax table."""
     tau = params.get("tau", 1.0)
     x64 = x.detach().double()
     if name == "none":
@@ -588,7 +590,7 @@ def test_large_logits_stay_finite(case, dtype, training):
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("name", [*SMOOTH, "perturbed"])
 def test_infinite_logits_give_the_limit_gradient_not_nan(name, training):
-    """SPEC §2: ±inf give the limits, never NaN. A row with one +inf logit is the limit of one
+    """±inf give the limits, never NaN. A row with one +inf logit is the limit of one
     logit growing without bound: softmax and sparsemax tend to its one-hot, whose Jacobian is 0.
     −inf logits have probability 0 and the other entries follow the formula."""
     x = torch.tensor(

@@ -41,7 +41,8 @@ CASES = [
 
 
 def inputs(dtype: torch.dtype, n: int = N, seed: int = 0) -> torch.Tensor:
-    """``n`` values: every edge case of SPEC section 2, exact halves and integers, and noise."""
+    """``n`` values: every edge case of the forward conventions, exact halves and integers, and
+    noise."""
     fi = torch.finfo(dtype)
     edges = [0.0, -0.0, math.nan, math.inf, -math.inf, fi.max, -fi.max, fi.tiny, -fi.tiny]
     edges += [fi.tiny * fi.eps, -fi.tiny * fi.eps, 0.5, -0.5, 1.5, -2.5, 1.0, -1.0]
@@ -157,7 +158,7 @@ def saved_tensors(fn, x: torch.Tensor) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("op", OPS)
 def test_saved_bytes_on_the_fused_path(op, compiled_calls):
-    """SPEC section 5 on a large tensor: nothing, a one-byte mask, or the input itself."""
+    """The memory guarantee on a large tensor: nothing, a one-byte mask, or the input itself."""
     x = inputs(torch.float32).requires_grad_(True)
     for name, expected in [("none", 0), ("ste", 0), ("clipped_ste", 1), ("atan", 4)]:
         saved = saved_tensors(lambda t, n=name: FUNCTION[op](t, n), x)
@@ -245,7 +246,7 @@ def test_a_failed_compile_falls_back_to_eager_for_good(when, monkeypatch):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_traced_and_eager_forms_of_the_formulas_agree_bit_for_bit(dtype):
     """``exact`` and ``offset`` select under torch.compile and clamp eagerly: same bits, every
-    edge case of SPEC section 2, every float dtype (``offset`` in the fp32 or fp64 that the
+    edge case of the forward conventions, every float dtype (``offset`` in the fp32 or fp64 that the
     library computes it in)."""
     from surrogate.estimators.base import upcast
     from surrogate.hardops import ROUND, SIGN, STEP
@@ -257,7 +258,7 @@ def test_traced_and_eager_forms_of_the_formulas_agree_bit_for_bit(dtype):
     compiled = torch.compile(formulas, fullgraph=True, dynamic=False)
     for traced, eager in zip(compiled(x), formulas(x), strict=True):
         assert_bitwise(traced, eager)
-    # The eager forms themselves, against the SPEC's definitions written with torch.where.
+    # The eager forms themselves, against the definitions of the forwards written with torch.where.
     step, sign, _, offset = formulas(x)
     assert_bitwise(step, torch.where(x > 0, 1.0, torch.where(x <= 0, 0.0, x)).to(dtype))
     assert_bitwise(sign, torch.where(x >= 0, 1.0, torch.where(x < 0, -1.0, x)).to(dtype))

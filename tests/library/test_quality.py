@@ -1,4 +1,5 @@
-"""SPEC section 5: memory saved for backward, torch.compile without graph breaks, dtypes."""
+"""The README's guarantees: memory saved for backward, torch.compile without graph breaks,
+dtypes."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""The scalar hard ops (step, sign, round) with every estimator, held to SPEC sections 2 to 5.
+"""The scalar hard ops (step, sign, round) with every estimator, held to the README's
+forwards, estimator tables and guarantees.
 
 Expected values come from ``reference.py``: float64 formulas written from the spec, never from the
 library. Forwards are compared bit for bit (sign of zero included), backwards within a tolerance per
@@ -17,7 +18,6 @@ import torch
 from scipy import integrate
 
 import surrogate
-
 from tests.library import reference as ref
 
 OPS = ("step", "sign", "round")
@@ -70,7 +70,7 @@ def extremes(dtype: torch.dtype) -> dict[str, float]:
 
 
 def edge_values(dtype: torch.dtype) -> list[float]:
-    """Every corner of SPEC section 2 that ``dtype`` can hold."""
+    """Every corner of the forward conventions that ``dtype`` can hold."""
     e = extremes(dtype)
     big = 1.0 / e["eps"]  # from here on every value of the dtype is an integer
     values = [0.0, -0.0, math.nan, math.inf, -math.inf, e["max"], -e["max"]]
@@ -208,7 +208,7 @@ def test_parameter_defaults_are_the_spec_table(name):
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. Forward: bit-exact, SPEC section 2
+# 1. Forward: bit-exact, the README's forward conventions
 # ---------------------------------------------------------------------------------------------
 
 
@@ -248,7 +248,7 @@ def test_forward_matches_torch_where_spec_names_it(op, dtype, device):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_forward_named_corners(dtype):
-    """The conventions spelled out in SPEC section 2, one value at a time."""
+    """The forward conventions spelled out in the README, one value at a time."""
 
     def t(*v):
         return torch.tensor(v, dtype=torch.float64).to(dtype)
@@ -263,7 +263,7 @@ def test_forward_named_corners(dtype):
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. Backward against the float64 reference, SPEC section 3
+# 2. Backward against the float64 reference of the estimator table
 # ---------------------------------------------------------------------------------------------
 
 
@@ -405,7 +405,7 @@ def _away_from_kinks(op: str, name: str, params: dict, x: np.ndarray) -> np.ndar
 @pytest.mark.parametrize(("name", "params"), CASES[2:], ids=CASE_IDS[2:])
 @pytest.mark.parametrize("op", OPS)
 def test_relaxed_forward_finite_difference_is_the_backward(op, name, params):
-    """SPEC section 5: (F(x + h) − F(x − h)) / 2h of the relaxed forward F ≈ the backward."""
+    """(F(x + h) − F(x − h)) / 2h of the relaxed forward F ≈ the backward."""
     rng = np.random.default_rng(23)
     span = 6.0 if op == "round" else 3.0
     x = _away_from_kinks(op, name, params, rng.uniform(-span, span, 2000))
@@ -478,7 +478,7 @@ def test_nan_input_gradient(op, name, params, dtype, device):
         assert torch.equal(grad, torch.zeros_like(g))
     elif name == "ste":
         assert torch.equal(grad, g)
-    elif name != "clipped_ste":  # SPEC: clipped_ste follows its formula and need not look
+    elif name != "clipped_ste":  # clipped_ste follows its formula and need not look at NaN
         assert grad[nan].isnan().all()
     assert torch.isfinite(grad[~nan]).all()
 

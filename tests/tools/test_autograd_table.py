@@ -12,7 +12,10 @@ KINK_OPS = ["abs", "relu", "sign", "round", "floor", "heaviside", "argmax", "max
 
 def test_cli_prints_a_row_for_every_op():
     result = subprocess.run(
-        [sys.executable, "-m", "surrogate.autograd_table"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "surrogate.autograd_table"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0 and result.stderr == "", result.stderr
     rows = {line.split("|")[1].strip(" `"): line for line in result.stdout.splitlines()
