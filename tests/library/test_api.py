@@ -244,3 +244,16 @@ def test_import_does_not_import_hydra():
 
     code = "import sys, surrogate; sys.exit('hydra' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("op", ["step", "sign", "round", "argmax"])
+def test_unknown_estimator_for_an_op_lists_that_ops_choices_only(op):
+    module = {"step": surrogate.Step, "sign": surrogate.Sign, "round": surrogate.Round,
+              "argmax": surrogate.ArgMax}[op]  # fmt: skip
+    with pytest.raises(ValueError) as err:
+        module("nope")
+    valid, other = (SCALAR, ARGMAX) if op != "argmax" else (ARGMAX, SCALAR)
+    message = str(err.value)
+    assert "'nope'" in message and op in message
+    assert all(name in message for name in valid)
+    assert not [name for name in other if name not in valid and f" {name}" in message]

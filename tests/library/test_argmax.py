@@ -1,11 +1,11 @@
 """surrogate.argmax and surrogate.ArgMax against float64 references written from the README's
 argmax table and forward conventions.
 
-Expected values come from the ``ref_*`` helpers below (float64, written from the spec, never from
-the library) or, for the stochastic estimators, from the laws the estimators define: samples follow softmax(x),
-the gradient is a softmax Jacobian at a point consistent with the sample, the perturbed gradient's
-mean is the derivative of a Gaussian CDF. The references use nothing of ``surrogate``; each works
-along ``dim`` and returns float64:
+Expected values come from the ``ref_*`` helpers below (float64, written from the README's argmax
+table, never from the library) or, for the stochastic estimators, from the laws the estimators
+define: samples follow softmax(x), the gradient is a softmax Jacobian at a point consistent with
+the sample, the perturbed gradient's mean is the derivative of a Gaussian CDF. The references use
+nothing of ``surrogate``; each works along ``dim`` and returns float64:
 
     one-hot       1 at the first maximum along dim (found by comparing with the row maximum)
     softmax       exp(z − max z) / Σ exp(z − max z)
@@ -598,8 +598,8 @@ def test_infinite_logits_give_the_limit_gradient_not_nan(name, training):
             [INF, 0.0, 1.0, -INF],  # one +inf: limit gradient 0
             [-INF, 0.0, 1.0, -INF],  # −inf entries: probability 0 there
             [2.0, -1.0, 0.5, 0.0],  # finite
-            [-INF, -INF, -INF, -INF],  # no limit fixed by the spec: finite
-            [INF, INF, 0.0, 1.0],  # no limit fixed by the spec: finite
+            [-INF, -INF, -INF, -INF],  # no limit defined: finite
+            [INF, INF, 0.0, 1.0],  # no limit defined: finite
         ],
         dtype=torch.float64,
     )

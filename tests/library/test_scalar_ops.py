@@ -1,7 +1,7 @@
 """The scalar hard ops (step, sign, round) with every estimator, held to the README's
 forwards, estimator tables and guarantees.
 
-Expected values come from ``reference.py``: float64 formulas written from the spec, never from the
+Expected values come from ``reference.py``: float64 formulas written from the README, never from the
 library. Forwards are compared bit for bit (sign of zero included), backwards within a tolerance per
 dtype (fp16 and bf16 compute in fp32 and return their own dtype).
 """
