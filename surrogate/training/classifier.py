@@ -40,13 +40,14 @@ class HardNetClassifier(pl.LightningModule):
         scheduler: dict[str, Any],
         in_channels: int = 1,
         num_classes: int = 10,
+        image_size: int = 28,
         seed: int = 0,
     ):
         super().__init__()
         check_optimization(optimizer, scheduler)
         self.save_hyperparameters()
         estimators = parse_ops(ops, "op", default="ste")
-        self.net = build_net(estimators, in_channels, num_classes, **net)
+        self.net = build_net(estimators, in_channels, num_classes, image_size, **net)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         # The epoch's training loss per sample. Made here, not only at an epoch's start: a run

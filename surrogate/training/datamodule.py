@@ -15,15 +15,28 @@ from surrogate.training.datasets import check_files, check_name, download_files,
 from surrogate.training.seeding import epoch_seed
 
 
-def load_splits(name: str, root: str | Path, val_fraction: float, test_fraction: float, seed: int):
+def load_splits(
+    name: str,
+    root: str | Path,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    train_subset: int | None = None,
+):
     """Normalized ``{"train", "val", "test"}`` TensorDatasets with fixed, stratified splits.
 
-    Digits has no test split: ``test_fraction`` of it is held out. Validation is ``val_fraction``
-    of the training set. Normalization uses the training split's per-channel mean and std.
+    Digits has no test split: ``test_fraction`` of it is held out. ``train_subset`` keeps a
+    stratified sample of that many training images (drawn with ``seed``; a set's own test split
+    stays whole). Validation is ``val_fraction`` of the training images. Normalization uses the
+    training split's per-channel mean and std.
     """
     from sklearn.model_selection import train_test_split
 
     train_x, train_y, test_x, test_y = load_arrays(name, root)
+    if train_subset is not None and train_subset < len(train_y):
+        train_x, _, train_y, _ = train_test_split(
+            train_x, train_y, train_size=train_subset, stratify=train_y, random_state=seed
+        )
     if test_x is None:
         train_x, test_x, train_y, test_y = train_test_split(
             train_x, train_y, test_size=test_fraction, stratify=train_y, random_state=seed
@@ -77,6 +90,7 @@ class ImageDataModule(pl.LightningDataModule):
         split_seed: int = 0,
         shuffle_seed: int = 0,
         num_workers: int = 0,
+        train_subset: int | None = None,
     ):
         super().__init__()
         self.spec = check_name(name)
@@ -84,6 +98,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.split_seed, self.shuffle_seed = split_seed, shuffle_seed
+        self.train_subset = train_subset
         self.splits: dict[str, TensorDataset] | None = None
 
     def prepare_data(self) -> None:
@@ -97,7 +112,12 @@ class ImageDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
             self.splits = load_splits(
-                self.name, self.root, self.val_fraction, self.test_fraction, self.split_seed
+                self.name,
+                self.root,
+                self.val_fraction,
+                self.test_fraction,
+                self.split_seed,
+                self.train_subset,
             )
 
     def _loader(self, split: str, sampler=None) -> DataLoader:

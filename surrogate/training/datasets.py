@@ -20,17 +20,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class DataSet:
+    """A data set's image shape (square images) and classes, and torchvision's folder name."""
+
     in_channels: int
+    image_size: int
     num_classes: int
-    folder: str = ""  # torchvision's folder name under root
+    folder: str = ""
 
 
 DATASETS = {
-    "digits": DataSet(1, 10),
-    "mnist": DataSet(1, 10, "MNIST"),
-    "fashion_mnist": DataSet(1, 10, "FashionMNIST"),
-    "kmnist": DataSet(1, 10, "KMNIST"),
-    "cifar10": DataSet(3, 10),
+    "digits": DataSet(1, 8, 10),
+    "mnist": DataSet(1, 28, 10, "MNIST"),
+    "fashion_mnist": DataSet(1, 28, 10, "FashionMNIST"),
+    "kmnist": DataSet(1, 28, 10, "KMNIST"),
+    "cifar10": DataSet(3, 32, 10),
 }
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

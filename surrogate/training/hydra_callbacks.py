@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import traceback
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from surrogate.training.atomic import write_json_atomic
-from surrogate.training.report import write_report
+from surrogate.training.report import THRESHOLDS, write_report
 from surrogate.training.run import validate
 from surrogate.training.schema import upgrade
 
@@ -60,8 +61,12 @@ class SweepReport(Callback):
 
     After every job (a failed one first records its error in ``error.json``) and at the end of the
     sweep. Hydra's basic sweeper re-raises a failed job's exception before ``on_multirun_end``, so
-    the report written after the last job is the one that survives such a sweep.
+    the report written after the last job is the one that survives such a sweep. ``thresholds``:
+    the validation accuracies whose epochs and seconds to reach the report gives.
     """
+
+    def __init__(self, thresholds: Sequence[float] = THRESHOLDS):
+        self.thresholds = tuple(float(t) for t in thresholds)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         hydra_cfg = HydraConfig.get()
@@ -77,10 +82,10 @@ class SweepReport(Callback):
                     "traceback": "".join(traceback.format_exception(error)),
                 },
             )
-        write_report(hydra_cfg.sweep.dir)
+        write_report(hydra_cfg.sweep.dir, self.thresholds)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        runs = write_report(config.hydra.sweep.dir)
+        runs = write_report(config.hydra.sweep.dir, self.thresholds)
         print(
             f"Sweep report: {len(runs)} runs, see {Path(config.hydra.sweep.dir) / 'comparison.md'}"
         )

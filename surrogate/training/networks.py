@@ -3,9 +3,13 @@
 
 Both have the same shape, parameters and initialization:
 
-    image -> [conv3x3 -> maxpool2 -> BN -> activation] x len(channels) -> adaptive avg pool
+    image -> [conv3x3 -> maxpool2 -> BN -> activation] x len(channels) -> flatten
           -> linear -> (groups x categories) logits -> one-hot by argmax per group
           -> linear -> classes
+
+Each block halves the map (rounding up): 28x28 images leave a 7x7 map after two blocks, 8x8 digits
+a 2x2 one, and the bottleneck sees the whole map (``pooled_size=None``, the default). An integer
+``pooled_size`` average-pools the map to that size first, for inputs too large to flatten.
 
 - ``cnn`` (:class:`HardCNN`): built from surrogate's modules (``Sign``, ``Step``, ``Round``,
   ``ArgMax``), each taking its estimator from the op config.
@@ -22,6 +26,7 @@ normalized pre-activations, and max-pooling a ±1 map is avoided.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -61,6 +66,17 @@ def check_layout(channels: Sequence[int], activations: Sequence[str], bottleneck
         raise ValueError(f"model.bottleneck: unknown {bottleneck!r}; choose 'argmax' or null")
 
 
+def feature_count(
+    channels: Sequence[int], in_channels: int, image_size: int, pooled_size: int | None
+) -> int:
+    """How many features the conv blocks hand to the bottleneck: channels x map height x width."""
+    size = image_size
+    for _ in channels:
+        size = math.ceil(size / 2)
+    size = size if pooled_size is None else pooled_size
+    return (channels[-1] if channels else in_channels) * size**2
+
+
 def conv_blocks(
     in_channels: int, channels: Sequence[int]
 ) -> tuple[list[nn.Conv2d], list[nn.BatchNorm2d]]:
@@ -81,11 +97,12 @@ class HardCNN(nn.Module):
         estimators: Estimators,
         in_channels: int = 1,
         num_classes: int = 10,
+        image_size: int = 28,
         channels: Sequence[int] = (16, 32),
         activations: Sequence[str] = ("sign", "step"),
-        pooled_size: int = 2,
+        pooled_size: int | None = None,
         bottleneck: str | None = "argmax",
-        groups: int = 8,
+        groups: int = 32,
         categories: int = 8,
     ):
         super().__init__()
@@ -98,8 +115,9 @@ class HardCNN(nn.Module):
                 norm,
                 self.activation(act, estimators),
             ]
-        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(pooled_size), nn.Flatten())
-        features = channels[-1] * pooled_size**2 if channels else in_channels * pooled_size**2
+        pool = [] if pooled_size is None else [nn.AdaptiveAvgPool2d(pooled_size)]
+        self.features = nn.Sequential(*blocks, *pool, nn.Flatten())
+        features = feature_count(channels, in_channels, image_size, pooled_size)
         if bottleneck == "argmax":
             est, relaxed = estimators["argmax"]
             self.bottleneck = nn.Sequential(
@@ -131,11 +149,12 @@ class PlainCNN(nn.Module):
         self,
         in_channels: int = 1,
         num_classes: int = 10,
+        image_size: int = 28,
         channels: Sequence[int] = (16, 32),
         activations: Sequence[str] = ("sign", "sign"),
-        pooled_size: int = 2,
+        pooled_size: int | None = None,
         bottleneck: str | None = "argmax",
-        groups: int = 8,
+        groups: int = 32,
         categories: int = 8,
     ):
         super().__init__()
@@ -144,7 +163,7 @@ class PlainCNN(nn.Module):
         self.pooled_size, self.groups, self.categories = pooled_size, groups, categories
         convs, norms = conv_blocks(in_channels, channels)
         self.convs, self.norms = nn.ModuleList(convs), nn.ModuleList(norms)
-        features = channels[-1] * pooled_size**2 if channels else in_channels * pooled_size**2
+        features = feature_count(channels, in_channels, image_size, pooled_size)
         self.to_logits = None
         if bottleneck == "argmax":
             self.to_logits = nn.Linear(features, groups * categories)
@@ -154,7 +173,9 @@ class PlainCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv, norm, act in zip(self.convs, self.norms, self.activations, strict=True):
             x = PLAIN_ACTIVATIONS[act](norm(F.max_pool2d(conv(x), 2, ceil_mode=True)))
-        x = F.adaptive_avg_pool2d(x, self.pooled_size).flatten(1)
+        if self.pooled_size is not None:
+            x = F.adaptive_avg_pool2d(x, self.pooled_size)
+        x = x.flatten(1)
         if self.to_logits is not None:
             logits = self.to_logits(x).unflatten(1, (self.groups, self.categories))
             x = F.one_hot(logits.argmax(-1), self.categories).flatten(1).to(logits.dtype)
@@ -162,12 +183,17 @@ class PlainCNN(nn.Module):
 
 
 def build_net(
-    estimators: Estimators, in_channels: int = 1, num_classes: int = 10, name: str = "cnn", **kwargs
+    estimators: Estimators,
+    in_channels: int = 1,
+    num_classes: int = 10,
+    image_size: int = 28,
+    name: str = "cnn",
+    **kwargs,
 ) -> nn.Module:
     """``HardCNN`` (``cnn``, its hard ops built with ``estimators``) or ``PlainCNN``
     (``plain_cnn``, plain torch ops that ``estimators`` reach through ``surrogate.intercept``)."""
     if name == "cnn":
-        return HardCNN(estimators, in_channels, num_classes, **kwargs)
+        return HardCNN(estimators, in_channels, num_classes, image_size, **kwargs)
     if name == "plain_cnn":
-        return PlainCNN(in_channels, num_classes, **kwargs)
+        return PlainCNN(in_channels, num_classes, image_size, **kwargs)
     raise ValueError(f"model.name: unknown {name!r}; choose one of: {', '.join(NETS)}")

@@ -28,7 +28,7 @@ from surrogate.training.checkpoint import AtomicCheckpoint
 from surrogate.training.classifier import HardNetClassifier
 from surrogate.training.curves import CurveRecorder
 from surrogate.training.datamodule import ImageDataModule
-from surrogate.training.datasets import check_files
+from surrogate.training.datasets import check_files, check_name
 from surrogate.training.networks import build_net
 from surrogate.training.optimization import check_optimization, split_model_config
 
@@ -42,7 +42,9 @@ def validate(config: dict[str, Any], files: bool = True) -> None:
     net, optimizer, scheduler, method = split_model_config(config["model"])
     check_optimization(optimizer, scheduler)
     check_method(method)
-    check_method(method, build_net(estimators, **net))
+    shape = check_name(config["data"]["name"])
+    check_method(method, build_net(estimators, shape.in_channels, shape.num_classes,
+                                   shape.image_size, **net))  # fmt: skip
     if not files:
         return
     data = config["data"]
@@ -64,6 +66,7 @@ def build(config: dict[str, Any], output_dir: Path):
         scheduler=scheduler,
         in_channels=data.spec.in_channels,
         num_classes=data.spec.num_classes,
+        image_size=data.spec.image_size,
         seed=config["seed"],
     )
     callbacks = config["callbacks"]

@@ -68,7 +68,7 @@ class ModelConfig:
     apply_estimators: str = MISSING
     channels: list[int] = MISSING
     activations: list[str] = MISSING
-    pooled_size: int = MISSING
+    pooled_size: int | None = MISSING
     bottleneck: str | None = MISSING
     groups: int = MISSING
     categories: int = MISSING
@@ -87,6 +87,7 @@ class DataConfig:
     test_fraction: float = MISSING
     split_seed: int = MISSING
     num_workers: int = MISSING
+    train_subset: int | None = MISSING
 
 
 @dataclass
