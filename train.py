@@ -9,6 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from surrogate.training.run import run
 from surrogate.training.schema import register, to_plain
 
 register()
@@ -16,8 +17,6 @@ register()
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from surrogate.training.run import run
-
     hydra_cfg = HydraConfig.get()
     runtime = hydra_cfg.runtime
     metrics = run(

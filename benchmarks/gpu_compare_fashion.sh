@@ -4,8 +4,9 @@
 # $OUT the sweep's comparison.{csv,md}, convergence.png and runs.tar.gz (each job's metrics.json,
 # what the report is recomputed from).
 #   DATA=/usr/share/datasets/fashion-mnist JOBS=8 bash benchmarks/gpu_compare_fashion.sh
-# On a machine with PyTorch, Lightning and scikit-learn but without Hydra, the wheels in .whl/
-# (hydra-core, omegaconf, antlr4-python3-runtime, hydra-joblib-launcher) are installed first.
+# On a machine with PyTorch, Lightning and scikit-learn but without Hydra, the wheels in .whl/ are
+# installed first; make them where pip reaches PyPI:
+#   pip wheel --no-deps -w .whl hydra-core omegaconf antlr4-python3-runtime hydra-joblib-launcher
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_compare}

@@ -12,10 +12,10 @@ Each scalar op's formulas (``exact``, ``offset``, ``lift``) are written once; ``
 run them eagerly for small tensors and as one fused kernel for large ones (``surrogate.fused``).
 
 ``exact`` and ``offset`` come in two forms with the same values bit for bit (a NaN's sign bit
-aside). Traced by
-``torch.compile`` (a fused kernel, or a caller's compiled model) they compare and select, the
-cheapest vector code in a compiled loop. Eagerly they clamp and round instead: ``torch.where`` has
-no vectorized CPU kernel and costs ten times as much on the activations of a small network.
+aside). Traced by ``torch.compile`` (a fused kernel, or a caller's compiled model) they compare
+and select, the cheapest vector code in a compiled loop. Eagerly they clamp and round instead:
+``torch.where`` has no vectorized CPU kernel and costs ten times as much on the activations of a
+small network.
 """
 
 from __future__ import annotations

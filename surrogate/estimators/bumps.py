@@ -98,9 +98,9 @@ class ClippedSTE(Bump):
         """The backward's formula g·J·p = (g·mask)·J/(2w), a product like every bump's backward:
         g·mask is exact, so the result is rounded once, in any dtype.
 
-        No comparison: under a caller's ``torch.compile`` the partitioner would move one of the
-        mask into the forward and save it as bool, which inductor's C++ loops handle element by
-        element.
+        No comparison with the mask: under a caller's ``torch.compile`` the partitioner would move
+        that comparison into the forward and save its result as bool, which inductor's C++ loops
+        handle element by element.
         """
         return (g * inside.to(g.dtype)) * (op.jump / (2 * self.width))
 

@@ -25,21 +25,21 @@ def load_splits(
 ):
     """Normalized ``{"train", "val", "test"}`` TensorDatasets with fixed, stratified splits.
 
-    Digits has no test split: ``test_fraction`` of it is held out. ``train_subset`` keeps a
-    stratified sample of that many training images (drawn with ``seed``; a set's own test split
-    stays whole). Validation is ``val_fraction`` of the training images. Normalization uses the
+    Digits has no test split: ``test_fraction`` of it is held out. ``train_subset`` then keeps a
+    stratified sample of that many training images (drawn with ``seed``; the test set stays
+    whole). Validation is ``val_fraction`` of the training images. Normalization uses the
     training split's per-channel mean and std.
     """
     from sklearn.model_selection import train_test_split
 
     train_x, train_y, test_x, test_y = load_arrays(name, root)
-    if train_subset is not None and train_subset < len(train_y):
-        train_x, _, train_y, _ = train_test_split(
-            train_x, train_y, train_size=train_subset, stratify=train_y, random_state=seed
-        )
     if test_x is None:
         train_x, test_x, train_y, test_y = train_test_split(
             train_x, train_y, test_size=test_fraction, stratify=train_y, random_state=seed
+        )
+    if train_subset is not None and train_subset < len(train_y):
+        train_x, _, train_y, _ = train_test_split(
+            train_x, train_y, train_size=train_subset, stratify=train_y, random_state=seed
         )
     train_x, val_x, train_y, val_y = train_test_split(
         train_x, train_y, test_size=val_fraction, stratify=train_y, random_state=seed

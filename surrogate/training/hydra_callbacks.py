@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from surrogate.training.atomic import write_json_atomic
-from surrogate.training.report import THRESHOLDS, write_report
+from surrogate.training.report import write_report
 from surrogate.training.run import validate
 from surrogate.training.schema import upgrade
 
@@ -62,10 +62,11 @@ class SweepReport(Callback):
     After every job (a failed one first records its error in ``error.json``) and at the end of the
     sweep. Hydra's basic sweeper re-raises a failed job's exception before ``on_multirun_end``, so
     the report written after the last job is the one that survives such a sweep. ``thresholds``:
-    the validation accuracies whose epochs and seconds to reach the report gives.
+    the validation accuracies for which the report gives the epochs and seconds taken to reach
+    them.
     """
 
-    def __init__(self, thresholds: Sequence[float] = THRESHOLDS):
+    def __init__(self, thresholds: Sequence[float]):
         self.thresholds = tuple(float(t) for t in thresholds)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:

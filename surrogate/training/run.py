@@ -1,7 +1,8 @@
 """One training run from a plain config dict: fit, test the best checkpoint, write metrics.json.
 
 ``model.name`` picks the network (``networks.build_net``) and ``model.apply_estimators`` how the op
-config reaches its hard ops (``swap`` or ``intercept``, by the ``ApplyEstimators`` callback).
+config reaches its hard ops (``swap``, ``intercept`` or ``both``, by the ``ApplyEstimators``
+callback).
 
 The dict has the shape of ``configs/train.yaml`` once resolved (``seed``, ``threads``, ``op``,
 ``model``, ``data``, ``trainer``, ``logger``, ``callbacks``, ``ckpt_path``). No Hydra here:
@@ -41,7 +42,6 @@ def validate(config: dict[str, Any], files: bool = True) -> None:
     estimators = parse_ops(config["op"], "op", default="ste")
     net, optimizer, scheduler, method = split_model_config(config["model"])
     check_optimization(optimizer, scheduler)
-    check_method(method)
     shape = check_name(config["data"]["name"])
     check_method(method, build_net(estimators, shape.in_channels, shape.num_classes,
                                    shape.image_size, **net))  # fmt: skip

@@ -20,10 +20,10 @@ def grads(model, x):
 def test_plain_cnn_under_intercept_matches_the_library_cnn():
     estimators = {"step": "sigmoid", "sign": "atan", "round": "ste", "argmax": "softmax"}
     torch.manual_seed(0)
-    plain = PlainCNN(activations=("sign", "step"))
+    plain = PlainCNN(image_size=8, activations=("sign", "step"))
     torch.manual_seed(0)
     pairs = {op: (surrogate.estimator(name), False) for op, name in estimators.items()}
-    library = HardCNN(pairs, activations=("sign", "step"))
+    library = HardCNN(pairs, image_size=8, activations=("sign", "step"))
     layers = [plain.convs[0], plain.norms[0], plain.convs[1], plain.norms[1], plain.to_logits]
     in_order = [p for layer in [*layers, plain.head] for p in layer.parameters()]
     for p, q in zip(in_order, library.parameters(), strict=True):

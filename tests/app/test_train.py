@@ -23,11 +23,11 @@ PRESETS = sorted(p.stem for p in (ROOT / "configs" / "op").glob("*.yaml"))
 VOLATILE = {"wall_seconds", "train_seconds", "val_seconds", "best_checkpoint", "overrides"}
 
 
-def test_every_issue_preset_exists():
+def test_every_op_preset_exists():
     assert set(PRESETS) >= {
         "none", "ste", "clipped_ste", "sigmoid", "fast_sigmoid", "atan", "tanh", "triangle",
         "gaussian", "exponential", "swish", "relaxed", "gumbel", "reinmax", "sparsemax",
-        "perturbed",
+        "perturbed", "float",
     }  # fmt: skip
 
 
@@ -196,7 +196,7 @@ def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_ste_on_digits_meets_the_target(tmp_path):
+def test_train_ste_on_digits_reaches_0_9_from_the_command_line(tmp_path):
     start = time.perf_counter()
     result = train_cli("op=ste", cwd=tmp_path)
     elapsed = time.perf_counter() - start

@@ -198,12 +198,12 @@ def backward_inputs(op: str, name: str, params: dict, dtype: torch.dtype) -> lis
 
 
 @pytest.mark.parametrize("op", OPS)
-def test_available_lists_exactly_the_spec_estimators(op):
+def test_available_lists_exactly_the_readme_estimators(op):
     assert set(surrogate.available(op)) == set(ESTIMATORS)
 
 
 @pytest.mark.parametrize("name", BUMPS)
-def test_parameter_defaults_are_the_spec_table(name):
+def test_parameter_defaults_are_the_readme_table(name):
     assert surrogate.parameters(name) == pytest.approx(ref.DEFAULTS[name], rel=1e-15)
 
 
@@ -231,7 +231,7 @@ def test_forward_is_bit_exact(op, name, dtype, layout, device):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("op", OPS)
-def test_forward_matches_torch_where_spec_names_it(op, dtype, device):
+def test_forward_matches_torch_where_the_readme_names_it(op, dtype, device):
     """step is torch.heaviside(x, 0) and round is torch.round, wherever x is not NaN."""
     x = to_tensor(edge_values(dtype) + list(random_values(300, seed=3)), dtype, device)
     x = x[~x.isnan()]

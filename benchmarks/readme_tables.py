@@ -1,0 +1,87 @@
+"""The README's result tables, generated from the committed sweep reports.
+
+    python benchmarks/readme_tables.py           # rewrite the tables in README.md
+    python benchmarks/readme_tables.py --check   # exit 1 if README.md differs from the reports
+
+Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in README.md and
+is made from ``benchmarks/results/NAME/comparison.csv``, the report that
+``python -m surrogate.training.report benchmarks/results/NAME`` rebuilds from the runs'
+``metrics.json`` in that folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+# Which thresholds of each report the README shows (epochs and seconds to reach them).
+THRESHOLDS = {"compare_fashion": ("0.85", "0.9"), "compare": ("0.9",), "compare_argmax": ("0.9",)}
+
+
+def _number(text: str, digits: int) -> str:
+    return "never" if text == "" else f"{float(text):.{digits}g}"
+
+
+def _pm(row: dict, key: str) -> str:
+    mean, std = row[f"{key}_mean"], row[f"{key}_std"]
+    return f"{float(mean):.4f}" + ("" if std == "" else f" ± {float(std):.4f}")
+
+
+def table(name: str) -> str:
+    """The Markdown table of ``benchmarks/results/NAME/comparison.csv``."""
+    with open(RESULTS / name / "comparison.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        columns = reader.fieldnames or []
+    swept = columns[: columns.index("seeds")]
+    head = ["rank", *swept, "seeds", "test acc", "best val acc"]
+    for t in THRESHOLDS[name]:
+        head += [f"epochs to {t}", f"seconds to {t}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rank, row in enumerate(rows, start=1):
+        cells = [str(rank), *(f"`{row[k]}`" for k in swept), row["seeds"]]
+        cells += [_pm(row, "test_acc"), _pm(row, "best_val_acc")]
+        for t in THRESHOLDS[name]:
+            cells += [
+                _number(row[f"epochs_to_val_acc_{t}"], 3),
+                _number(row[f"seconds_to_val_acc_{t}"], 3),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render(text: str) -> str:
+    """``text`` with every marked table regenerated."""
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        return f"<!-- results:{name} -->\n{table(name)}\n<!-- /results:{name} -->"
+
+    pattern = re.compile(r"<!-- results:(\w+) -->\n(?:.*?\n)?<!-- /results:\1 -->", re.DOTALL)
+    return pattern.sub(replace, text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args()
+    text = README.read_text()
+    new = render(text)
+    if args.check:
+        if new != text:
+            print("README.md's result tables differ from benchmarks/results; run "
+                  "python benchmarks/readme_tables.py", file=sys.stderr)  # fmt: skip
+            return 1
+        return 0
+    README.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The committed results: each report under benchmarks/results/ is what its runs' metrics.json give,
+and the README's result tables are generated from those reports."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from surrogate.training.report import write_report
+from tests.app.helpers import ROOT
+
+RESULTS = ROOT / "benchmarks" / "results"
+SWEEPS = sorted(p.name for p in RESULTS.iterdir() if (p / "comparison.csv").is_file())
+THRESHOLDS = {"compare_fashion": (0.8, 0.85, 0.9)}
+
+
+def test_the_headline_sweeps_are_committed():
+    assert {"compare_fashion", "compare", "compare_argmax"} <= set(SWEEPS)
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_each_report_is_recomputed_from_its_runs(name, tmp_path):
+    copy = tmp_path / name
+    shutil.copytree(RESULTS / name, copy, ignore=shutil.ignore_patterns("comparison.*", "*.png"))
+    runs = write_report(copy, THRESHOLDS.get(name, (0.5, 0.8, 0.9)))
+    assert runs and all(r.status == "finished" for r in runs)
+    for report in ("comparison.csv", "comparison.md"):
+        assert (copy / report).read_text() == (RESULTS / name / report).read_text(), report
+
+
+def test_the_readme_tables_are_generated_from_the_reports():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "readme_tables.py"), "--check"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    readme = (ROOT / "README.md").read_text()
+    for name in ("compare_fashion", "compare", "compare_argmax"):
+        assert f"<!-- results:{name} -->" in readme
