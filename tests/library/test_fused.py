@@ -248,7 +248,7 @@ def test_traced_and_eager_forms_of_the_formulas_agree_bit_for_bit(dtype):
     """``exact`` and ``offset`` select under torch.compile and clamp eagerly: same bits, every
     edge case of the forward conventions, every float dtype (``offset`` in the fp32 or fp64 that the
     library computes it in)."""
-    from surrogate.estimators.base import upcast
+    from surrogate.dtypes import upcast
     from surrogate.hardops import ROUND, SIGN, STEP
 
     def formulas(x):
