@@ -29,17 +29,28 @@ def compose_config(overrides: list[str], output_dir: Path) -> dict:
     return compose_in(overrides, ROOT / "configs", output_dir)
 
 
-def train_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python train.py ARGS`` in ``cwd``, one torch thread, output captured."""
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
+    """``python train.py ARGS`` started in ``cwd``, one torch thread, output piped."""
     env = dict(os.environ, OMP_NUM_THREADS="1", HYDRA_FULL_ERROR="0")
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=cwd,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
     )
+
+
+def train_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python train.py ARGS`` in ``cwd``, run to the end, output captured."""
+    proc = start_cli(*args, cwd=cwd)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

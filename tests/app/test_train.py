@@ -17,7 +17,15 @@ import torch
 from surrogate.training.datamodule import load_splits
 from surrogate.training.datasets import read_idx
 from surrogate.training.run import run
-from tests.app.helpers import FAST, ROOT, compose_config, train_cli, write_idx, write_tiny_mnist
+from tests.app.helpers import (
+    FAST,
+    ROOT,
+    compose_config,
+    start_cli,
+    train_cli,
+    write_idx,
+    write_tiny_mnist,
+)
 
 PRESETS = sorted(p.stem for p in (ROOT / "configs" / "op").glob("*.yaml"))
 VOLATILE = {"wall_seconds", "train_seconds", "val_seconds", "best_checkpoint", "overrides"}
@@ -139,29 +147,46 @@ def test_mnist_from_flat_idx_folder_trains(tmp_path):
 # --- the command line: exit codes, messages, nothing written ------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("override", "expected"),
-    [
-        ("op=foo", ["foo", "ste", "atan", "gumbel"]),  # unknown preset: lists the available ones
-        ("op.step.betta=8", ["betta"]),  # typo in a key
-        ("op.step.beta=abc", ["abc", "beta"]),  # wrong type
-        ("op=sigmoid op.step.beta=-1", ["beta", "-1", "> 0"]),  # out of range (library check)
-        ("op=atan op.step.beta=8", ["beta", "alpha"]),  # a parameter the estimator does not take
-        ("op.sign.name=gumbel", ["gumbel", "sign"]),  # an estimator that does not apply
-        ("data=mnist data.root=/nonexistent", ["/nonexistent", "train-images-idx3-ubyte"]),
-        ("model.optimizer.name=adamm", ["adamm", "adam"]),
-    ],
-)
-def test_bad_input_fails_early_names_the_value_and_writes_nothing(tmp_path, override, expected):
-    out = tmp_path / "run"
-    start = time.perf_counter()
-    result = train_cli(*override.split(), f"hydra.run.dir={out}", cwd=tmp_path)
-    message = result.stdout + result.stderr
-    assert result.returncode != 0, message
+BAD_INPUTS = [
+    ("op=foo", ["foo", "ste", "atan", "gumbel"]),  # unknown preset: lists the available ones
+    ("op.step.betta=8", ["betta"]),  # typo in a key
+    ("op.step.beta=abc", ["abc", "beta"]),  # wrong type
+    ("op=sigmoid op.step.beta=-1", ["beta", "-1", "> 0"]),  # out of range (library check)
+    ("op=atan op.step.beta=8", ["beta", "alpha"]),  # a parameter the estimator does not take
+    ("op.sign.name=gumbel", ["gumbel", "sign"]),  # an estimator that does not apply
+    ("data=mnist data.root=/nonexistent", ["/nonexistent", "train-images-idx3-ubyte"]),
+    ("model.optimizer.name=adamm", ["adamm", "adam"]),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory) -> dict:
+    """Every bad command line of BAD_INPUTS, all started at once (each one is mostly an interpreter
+    start): override -> (exit status, output, its folder, seconds)."""
+    base = tmp_path_factory.mktemp("bad_inputs")
+    started = {}
+    for number, (override, _) in enumerate(BAD_INPUTS):
+        cwd = base / str(number)
+        cwd.mkdir()
+        args = (*override.split(), f"hydra.run.dir={cwd / 'run'}")
+        started[override] = (start_cli(*args, cwd=cwd), cwd, time.perf_counter())
+    runs = {}
+    for override, (proc, cwd, start) in started.items():
+        stdout, stderr = proc.communicate(timeout=300)
+        runs[override] = (proc.returncode, stdout + stderr, cwd, time.perf_counter() - start)
+    return runs
+
+
+@pytest.mark.parametrize(("override", "expected"), BAD_INPUTS)
+def test_bad_input_fails_early_names_the_value_and_writes_nothing(
+    bad_input_runs, override, expected
+):
+    returncode, message, cwd, seconds = bad_input_runs[override]
+    assert returncode != 0, message
     for word in expected:
         assert word in message, (word, message)
-    assert not out.exists() and not (tmp_path / "outputs").exists()
-    assert time.perf_counter() - start < 60
+    assert not (cwd / "run").exists() and not (cwd / "outputs").exists()
+    assert seconds < 120  # refused at the start, not after training (all 8 share the cores)
 
 
 @pytest.mark.slow
