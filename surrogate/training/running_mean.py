@@ -17,7 +17,8 @@ class RunningMean:
 
     def add(self, value: torch.Tensor, weight: int = 1) -> None:
         """Add a detached ``value`` with ``weight`` (e.g. a batch's mean loss and its size)."""
-        self.total = self.total + value.detach() * weight
+        value = value.detach()
+        self.total = self.total + (value if weight == 1 else value * weight)
         self.weight += weight
 
     def mean(self) -> torch.Tensor | float:
