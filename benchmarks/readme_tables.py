@@ -24,8 +24,8 @@ README = ROOT / "README.md"
 THRESHOLDS = {"compare_fashion": ("0.85", "0.9"), "compare": ("0.9",), "compare_argmax": ("0.9",)}
 
 
-def _number(text: str, digits: int) -> str:
-    return "never" if text == "" else f"{float(text):.{digits}g}"
+def _number(text: str) -> str:
+    return "never" if text == "" else f"{float(text):.3g}"
 
 
 def _pm(row: dict, key: str) -> str:
@@ -49,8 +49,8 @@ def table(name: str) -> str:
         cells += [_pm(row, "test_acc"), _pm(row, "best_val_acc")]
         for t in THRESHOLDS[name]:
             cells += [
-                _number(row[f"epochs_to_val_acc_{t}"], 3),
-                _number(row[f"seconds_to_val_acc_{t}"], 3),
+                _number(row[f"epochs_to_val_acc_{t}"]),
+                _number(row[f"seconds_to_val_acc_{t}"]),
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -124,12 +124,14 @@ def test_a_failed_job_is_listed_and_the_others_reported(tmp_path):
     sweep = tmp_path / "sweep"
     result = train_cli(
         "-m", "data=mnist", f"data.root={tmp_path / 'idx'},{tmp_path / 'missing'}", *FAST,
-        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+        "hydra.callbacks.sweep_report.thresholds=[0.25]", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode != 0  # Hydra re-raises the failed job's error after the sweep
     rows = {Path(r["data.root"]).name: r for r in read_csv(sweep / "comparison.csv")}
     assert rows["idx"]["seeds"] == "1" and rows["idx"]["failed"] == "0"
     assert rows["missing"]["seeds"] == "0" and rows["missing"]["failed"] == "1"
+    thresholds = [c for c in rows["idx"] if c.startswith("epochs_to_val_acc_")]
+    assert thresholds == ["epochs_to_val_acc_0.25"]  # the sweep's own thresholds
     md = (sweep / "comparison.md").read_text()
     failures = md.split("## Failed or missing runs")[1]
     assert "missing" in failures and "FileNotFoundError" in failures and "not found" in failures

@@ -39,6 +39,12 @@ def test_every_op_preset_exists():
     }  # fmt: skip
 
 
+def test_the_float_twin_replaces_sign_and_step_by_relu(tmp_path):
+    config = compose_config(["op=float"], tmp_path)
+    assert config["model"]["activations"] == ["relu", "relu"]
+    assert all(node["relaxed"] for node in config["op"].values())
+
+
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_op_preset_trains_a_few_steps(preset, tmp_path):
     config = compose_config([f"op={preset}", *FAST], tmp_path)
