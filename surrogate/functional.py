@@ -15,7 +15,7 @@ from torch.torch_version import TorchVersion
 
 from surrogate.dtypes import check_floating
 from surrogate.estimators import Estimator, resolve
-from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
+from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp, check_dim_type, dim_error, dim_in_range
 
 EstimatorLike = str | Estimator | Any
 
@@ -35,10 +35,19 @@ class HardOpFunction(torch.autograd.Function):
         return ctx.est.grad(ctx.op, g, *ctx.saved_tensors), None, None, None
 
 
+def torch_at_least(version: str, minimum: tuple[int, ...]) -> bool:
+    """Whether the torch ``version`` (a ``torch.__version__`` string) is ``minimum`` or later.
+
+    Compared as versions, never as strings ("2.10.0" is after "2.9.1"); a local suffix
+    ("+cu130") is ignored and a pre-release of ``minimum`` ("2.14.0a0+git...") counts as before it.
+    """
+    return TorchVersion(version) >= minimum
+
+
 # torch.compile of torch 2.11 returns a zero gradient for a relaxed op (its smooth forward through
 # this Function); 2.14 gets it right. Before 2.14 a relaxed op therefore runs eagerly under
-# torch.compile, a graph break, rather than train on zeros. Compared as versions, not strings.
-COMPILES_RELAXED = TorchVersion(torch.__version__) >= (2, 14)
+# torch.compile, a graph break, rather than train on zeros (the safe side for a 2.14 pre-release).
+COMPILES_RELAXED = torch_at_least(torch.__version__, (2, 14))
 
 
 def apply(op, x: torch.Tensor, est: Estimator, relaxed: bool = False) -> torch.Tensor:
@@ -100,7 +109,10 @@ def argmax(
     """One-hot of ``torch.argmax(x, dim)`` in x's dtype (first index on ties), with the estimator's
     backward. ``gumbel`` and ``reinmax`` sample while ``training`` (as in ``F.dropout``) and take
     the plain argmax otherwise. ``relaxed=True`` replaces the forward by the smooth map
-    (softmax(x/τ) for softmax).
+    (softmax(x/τ) for softmax). ``dim`` must be in ``[-x.dim(), x.dim())``, as for torch.argmax.
     """
+    dim = check_dim_type("surrogate.argmax", dim)
     est = resolve("argmax", estimator, params, relaxed)
+    if not dim_in_range(dim, x):
+        raise dim_error("surrogate.argmax", dim, x)
     return apply(ArgmaxOp(dim, training), x, est, relaxed)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from typing import ClassVar
 
 import torch
@@ -122,6 +123,32 @@ class RoundOp(ScalarOp):
 
     def lift(self, x, primitive):
         return x.floor() + primitive(self.offset(x))
+
+
+def check_dim_type(where: str, dim) -> int:
+    """``dim`` as an int, or a TypeError naming ``where`` and the value (a bool is refused)."""
+    try:
+        if isinstance(dim, bool):
+            raise TypeError
+        return operator.index(dim)
+    except TypeError:
+        raise TypeError(f"{where}: dim must be an int, got {dim!r}") from None
+
+
+def dim_in_range(dim: int, x: torch.Tensor) -> bool:
+    """Whether ``dim`` names a dim of ``x``: -n <= dim < n with n = x.dim(), 1 for a 0-d tensor
+    (as ``torch.argmax`` wraps it)."""
+    n = x.dim() or 1
+    return -n <= dim < n
+
+
+def dim_error(where: str, dim: int, x: torch.Tensor) -> IndexError:
+    """The IndexError for a ``dim`` outside ``x``'s range: names ``where``, the dim, the range."""
+    n = x.dim() or 1
+    return IndexError(
+        f"{where}: dim={dim} is out of range for a {x.dim()}-d input of shape {tuple(x.shape)}; "
+        f"choose from {-n} to {n - 1}"
+    )
 
 
 def argmax_index(x: torch.Tensor, dim: int) -> torch.Tensor:

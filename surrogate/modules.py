@@ -14,7 +14,7 @@ from torch import nn
 
 from surrogate.estimators import Estimator, resolve
 from surrogate.functional import EstimatorLike, apply
-from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
+from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp, check_dim_type, dim_error, dim_in_range
 
 
 class HardOp(nn.Module):
@@ -97,12 +97,14 @@ class ArgMax(HardOp):
         **params: Any,
     ):
         super().__init__(estimator, relaxed=relaxed, **params)
-        self.dim = dim
+        self.dim = check_dim_type(type(self).__name__, dim)  # its range is checked in forward
 
     def _config(self) -> tuple:
         return (*super()._config(), self.dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not dim_in_range(self.dim, x):
+            raise dim_error(f"{type(self).__name__}({self.extra_repr()})", self.dim, x)
         return apply(ArgmaxOp(self.dim, self.training), x, self._estimator, self._relaxed)
 
     def extra_repr(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from surrogate.estimators import common, bumps, argmax  # noqa: F401
 
 # isort: on
-from surrogate.estimators.base import OPS, REGISTRY, Estimator
+from surrogate.estimators.base import ARGMAX_OPS, OPS, REGISTRY, Estimator
 from surrogate.estimators.bumps import Custom
 
 
@@ -77,6 +77,12 @@ def resolve(op: str, spec: str | Estimator | Any, params: dict, relaxed: bool = 
     if isinstance(spec, str) and spec not in REGISTRY:
         choices = ", ".join(available(op))
         raise ValueError(f"unknown estimator {spec!r} for {op}; choose one of: {choices}")
+    if not isinstance(spec, (str, Estimator)) and not callable(spec):
+        kinds = "a name or an Estimator" if op in ARGMAX_OPS else "a name, an Estimator or a bump"
+        raise ValueError(
+            f"estimator for {op} must be {kinds}, got {spec!r}; "
+            f"choose one of: {', '.join(available(op))}"
+        )
     est = estimator(spec, **params)
     if op not in est.ops:
         choices = ", ".join(available(op))
