@@ -25,7 +25,7 @@ from pytorch_lightning.loggers import CSVLogger
 from surrogate.op_estimators import describe, parse_ops
 from surrogate.training.apply_estimators import ApplyEstimators, check_method
 from surrogate.training.atomic import write_json_atomic
-from surrogate.training.checkpoint import AtomicCheckpoint
+from surrogate.training.checkpoint import BestCheckpoint, LastCheckpoint
 from surrogate.training.classifier import HardNetClassifier
 from surrogate.training.curves import CurveRecorder
 from surrogate.training.datamodule import ImageDataModule
@@ -55,7 +55,7 @@ def validate(config: dict[str, Any], files: bool = True) -> None:
 
 
 def build(config: dict[str, Any], output_dir: Path):
-    """The data module, the LightningModule, the Trainer and the checkpoint callback that
+    """The data module, the LightningModule, the Trainer and the best-checkpoint callback that
     ``config`` describes."""
     data = ImageDataModule(**config["data"], shuffle_seed=config["seed"])
     net, optimizer, scheduler, method = split_model_config(config["model"])
@@ -70,28 +70,33 @@ def build(config: dict[str, Any], output_dir: Path):
         seed=config["seed"],
     )
     callbacks = config["callbacks"]
-    checkpoint = AtomicCheckpoint(
-        dirpath=output_dir / "checkpoints",
-        filename="best",
-        monitor=callbacks["monitor"],
-        mode=callbacks["mode"],
-        save_last=True,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
+    folder = output_dir / "checkpoints"
+    best = BestCheckpoint(folder, monitor=callbacks["monitor"], mode=callbacks["mode"])
     curves = CurveRecorder(output_dir / "curves.json")
     estimators = ApplyEstimators(config["op"], method=method)
     refresh = callbacks["progress_refresh_rate"]
     extra = [TQDMProgressBar(refresh_rate=refresh)] if refresh > 0 else []
-    logger = CSVLogger(output_dir, name="csv", version="") if config["logger"]["csv"] else False
+    logger = (
+        CSVLogger(output_dir, name="csv", version=_fresh_log(output_dir / "csv"))
+        if config["logger"]["csv"]
+        else False
+    )
     trainer = pl.Trainer(
         **config["trainer"],
         default_root_dir=output_dir,
         logger=logger,
-        callbacks=[estimators, curves, checkpoint, *extra],
+        callbacks=[estimators, curves, best, LastCheckpoint(folder), *extra],
         enable_progress_bar=refresh > 0,
     )
-    return data, module, trainer, checkpoint
+    return data, module, trainer, best
+
+
+def _fresh_log(folder: Path) -> str:
+    """The CSV log's version: "" (the folder itself) for a new run; a resumed run that logs into
+    the same folder writes ``resumed_N/`` beside the earlier log, which Lightning would delete."""
+    if not (folder / "metrics.csv").exists():
+        return ""
+    return next(f"resumed_{n}" for n in range(1, 10**6) if not (folder / f"resumed_{n}").exists())
 
 
 def run(
@@ -114,9 +119,11 @@ def run(
     if config["threads"] > 0:
         torch.set_num_threads(config["threads"])
     pl.seed_everything(config["seed"], workers=True, verbose=False)
-    data, module, trainer, checkpoint = build(config, output_dir)
+    data, module, trainer, best = build(config, output_dir)
     trainer.fit(module, datamodule=data, ckpt_path=config.get("ckpt_path"))
-    tested = trainer.test(module, datamodule=data, ckpt_path="best", verbose=False)
+    tested = trainer.test(
+        module, datamodule=data, ckpt_path=best.best_model_path or None, verbose=False
+    )
     curves = json.loads((output_dir / "curves.json").read_text())
     metrics = {
         "op": preset,
@@ -131,7 +138,7 @@ def run(
         "wall_seconds": round(time.perf_counter() - start, 3),
         "train_seconds": round(curves["wall_seconds"], 3),
         **{name: curves[name] for name in CurveRecorder.CURVES},
-        "best_checkpoint": str(checkpoint.best_model_path),
+        "best_checkpoint": str(best.best_model_path),
     }
     write_json_atomic(output_dir / "metrics.json", metrics)
     return metrics
