@@ -10,12 +10,18 @@ from ``root/cifar-10-batches-py``. Files are downloaded (by torchvision) only wh
 from __future__ import annotations
 
 import gzip
+import math
 import pickle
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+
+class DataError(ValueError):
+    """Bad data files or contents; its message is meant for the user as is."""
 
 
 @dataclass(frozen=True)
@@ -49,15 +55,42 @@ def check_name(name: str) -> DataSet:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (LeCun's MNIST format, optionally gzipped) as a numpy array."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    """An IDX file (LeCun's MNIST format, optionally gzipped) as a numpy array.
+
+    Raises DataError, naming the file, if it is empty, a truncated or corrupt gzip, not an
+    unsigned-byte IDX file, or holds more or fewer bytes than its header declares.
+    """
+    data = path.read_bytes()
+    if not data:
+        raise DataError(f"{path}: file is empty")
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
+            raise DataError(f"{path}: truncated or corrupt gzip file ({err})") from None
+    if len(data) < 4:
+        raise DataError(f"{path}: too short for an IDX header ({len(data)} bytes)")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {data[:4].hex()})")
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
+        raise DataError(
+            f"{path}: not an unsigned-byte IDX file (magic 0x{data[:4].hex()} found, "
+            "expected 0x000008 then the number of dimensions)"
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(
+            f"{path}: too short for an IDX header of {ndim} dimensions "
+            f"({len(data)} bytes, expected at least {header})"
+        )
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    expected = header + math.prod(shape)
+    if len(data) != expected:
+        fault = "truncated" if len(data) < expected else "trailing data"
+        raise DataError(
+            f"{path}: {fault}: expected {expected} bytes (a {header}-byte header and shape "
+            f"{'x'.join(map(str, shape))}), found {len(data)}"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
 def _idx_folders(root: Path, folder: str) -> list[Path]:
@@ -113,22 +146,88 @@ def download_files(name: str, root: str | Path) -> None:
         getattr(torchvision.datasets, DATASETS[name].folder)(root, train=True, download=True)
 
 
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A CIFAR-10 python batch as (images NCHW, labels); DataError, naming the file, if bad."""
+    raw = path.read_bytes()
+    try:
+        batch = pickle.loads(raw, encoding="latin1")
+    except Exception as err:
+        raise DataError(
+            f"{path}: not a readable CIFAR-10 batch (truncated or corrupt pickle: "
+            f"{type(err).__name__}: {err})"
+        ) from None
+    missing = [k for k in ("data", "labels") if not isinstance(batch, dict) or k not in batch]
+    if missing:
+        raise DataError(f"{path}: not a CIFAR-10 batch (no {' or '.join(map(repr, missing))})")
+    data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
+    if labels.ndim != 1:
+        raise DataError(f"{path}: 'labels' of shape {labels.shape} found, expected a list")
+    expected = len(labels) * 3 * 32 * 32
+    if data.size != expected:
+        raise DataError(
+            f"{path}: 'data' holds {data.size} values; expected {expected} "
+            f"({len(labels)} labels x 3x32x32)"
+        )
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def check_arrays(name: str, arrays, files) -> None:
+    """Raise DataError unless each split's images and labels fit ``DATASETS[name]``.
+
+    ``arrays`` is (train images, train labels, test images, test labels), the test pair possibly
+    None; ``files`` names where each came from, for the messages. Each split needs at least one
+    image, as many labels as images, images of the declared shape and integer labels in
+    [0, num_classes).
+    """
+    spec = DATASETS[name]
+    shape = (spec.in_channels, spec.image_size, spec.image_size)
+    for x, y, x_file, y_file in ((*arrays[:2], *files[:2]), (*arrays[2:], *files[2:])):
+        if x is None:
+            continue
+        if len(x) == 0:
+            raise DataError(f"{x_file}: no images")
+        if x.shape[1:] != shape:
+            raise DataError(
+                f"{x_file}: images of shape {'x'.join(map(str, x.shape[1:]))} found, "
+                f"expected {'x'.join(map(str, shape))} for {name}"
+            )
+        if y.ndim != 1:
+            raise DataError(f"{y_file}: labels of shape {y.shape} found, expected one per image")
+        if len(y) != len(x):
+            raise DataError(f"{x_file} holds {len(x)} images but {y_file} holds {len(y)} labels")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{y_file}: labels must be integers, found {y.dtype}")
+        bad = np.flatnonzero((y < 0) | (y >= spec.num_classes))
+        if bad.size:
+            raise DataError(
+                f"{y_file}: label {y[bad[0]]} at index {bad[0]} is out of range; "
+                f"{name} labels are 0 to {spec.num_classes - 1}"
+            )
+
+
 def load_arrays(name: str, root: str | Path):
-    """(train images, train labels, test images, test labels) as uint8/int arrays, NCHW."""
+    """(train images, train labels, test images, test labels) as uint8/int arrays, NCHW.
+
+    Raises DataError, naming the file, if a file or the arrays it holds are bad (``check_arrays``).
+    """
     if name == "digits":
         from sklearn.datasets import load_digits
 
         digits = load_digits()
-        return digits.images[:, None].astype(np.float32), digits.target, None, None
-    if name == "cifar10":
-        batches = []
-        for f in CIFAR_FILES:
-            with open(_cifar_folder(root) / f, "rb") as fh:
-                batch = pickle.load(fh, encoding="latin1")
-            batches.append((batch["data"].reshape(-1, 3, 32, 32), np.asarray(batch["labels"])))
+        arrays = (digits.images[:, None].astype(np.float32), digits.target, None, None)
+        files = ("scikit-learn digits (images)", "scikit-learn digits (labels)", None, None)
+    elif name == "cifar10":
+        folder = _cifar_folder(root)
+        batches = [read_cifar_batch(folder / f) for f in CIFAR_FILES]
         train_x = np.concatenate([b[0] for b in batches[:5]])
         train_y = np.concatenate([b[1] for b in batches[:5]])
-        return train_x, train_y, batches[5][0], batches[5][1]
-    files = find_idx_files(name, root)
-    arrays = [read_idx(files[s]) for s in (*IDX_FILES["train"], *IDX_FILES["test"])]
-    return arrays[0][:, None], arrays[1], arrays[2][:, None], arrays[3]
+        arrays = (train_x, train_y, *batches[5])
+        train = f"{folder / 'data_batch_1'} to data_batch_5"
+        files = (train, train, folder / "test_batch", folder / "test_batch")
+    else:
+        found = find_idx_files(name, root)
+        files = tuple(found[s] for s in (*IDX_FILES["train"], *IDX_FILES["test"]))
+        x, y, test_x, test_y = (read_idx(f) for f in files)
+        arrays = (x[:, None], y, test_x[:, None], test_y)
+    check_arrays(name, arrays, files)
+    return arrays
