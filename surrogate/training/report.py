@@ -4,7 +4,8 @@
 
 Reads each job folder's ``metrics.json`` (and ``error.json``, written for a failed job), groups the
 runs by configuration (the overrides that differ between runs, ``seed`` aside) and aggregates over
-seeds. A job folder with neither file is reported as missing (killed, or still running).
+seeds. A job folder with neither file is reported as missing (killed, or still running), and so is
+a job of the sweep's plan that never started (``sweep_plan``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from surrogate.training.atomic import write_atomic
+from surrogate.training.sweep_plan import planned_jobs
 
 THRESHOLDS = (0.5, 0.8, 0.9)
 IGNORED_KEYS = ("seed", "hydra.", "experiment", "ckpt_path")  # never tell configurations apart
@@ -30,7 +32,7 @@ IGNORED_KEYS = ("seed", "hydra.", "experiment", "ckpt_path")  # never tell confi
 class Run:
     """One job folder of a sweep."""
 
-    folder: Path
+    folder: Path | None  # None: a planned job that never started
     metrics: dict | None = None
     error: str | None = None
     overrides: list[str] = field(default_factory=list)
@@ -48,7 +50,8 @@ def _read_json(path: Path) -> dict | None:
 
 
 def load_runs(sweep_dir: str | Path) -> list[Run]:
-    """Every job folder under ``sweep_dir`` (direct subfolders not starting with '.')."""
+    """Every job folder under ``sweep_dir`` (direct subfolders not starting with '.'), then every
+    planned job that has none."""
     runs = []
     folders = [p for p in Path(sweep_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
     for folder in sorted(folders, key=lambda p: (len(p.name), p.name)):
@@ -58,6 +61,10 @@ def load_runs(sweep_dir: str | Path) -> list[Run]:
             continue
         overrides = list((metrics or failure).get("overrides", [])) or _hydra_overrides(folder)
         runs.append(Run(folder, metrics, failure.get("error"), overrides))
+    started = {frozenset(run.overrides) for run in runs}
+    for job in planned_jobs(sweep_dir) or []:
+        if frozenset(job) not in started:
+            runs.append(Run(None, overrides=job))
     return runs
 
 
@@ -188,8 +195,11 @@ def to_markdown(columns: list[str], rows: list[dict], runs: Sequence[Run], title
     ]
     bad = [r for r in runs if r.status != "finished"]
     for run in bad:
-        why = run.error or "no metrics.json (killed, or still running)"
-        lines.append(f"- `{run.folder.name}` ({' '.join(run.overrides) or '?'}): {why}")
+        if run.folder is None:
+            where, why = "never started", "the sweep was stopped before it, or is still running"
+        else:
+            where, why = f"`{run.folder.name}`", run.error or "no metrics.json (killed, or running)"
+        lines.append(f"- {where} ({' '.join(run.overrides) or '?'}): {why}")
     if not bad:
         lines.append("None.")
     return "\n".join(lines) + "\n"

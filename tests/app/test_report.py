@@ -153,6 +153,26 @@ def test_a_killed_job_is_listed_as_missing(tiny_sweep, tmp_path):
     assert sum(int(r["failed"]) for r in read_csv(tmp_path / "copy" / "comparison.csv")) == 1
 
 
+def test_a_job_that_never_started_is_listed_as_missing(tiny_sweep, tmp_path):
+    """A sweep killed after 3 of its 4 jobs: the fourth has no folder, only a place in the plan
+    Hydra saved in multirun.yaml."""
+    shutil.copytree(tiny_sweep, tmp_path / "copy")
+    overrides = (tmp_path / "copy" / "3" / ".hydra" / "overrides.yaml").read_text()
+    shutil.rmtree(tmp_path / "copy" / "3")
+    result = subprocess.run(
+        [sys.executable, "-m", "surrogate.training.report", str(tmp_path / "copy")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    failures = (tmp_path / "copy" / "comparison.md").read_text().split("## Failed or missing")[1]
+    (line,) = [line for line in failures.splitlines() if line.startswith("- ")]
+    assert "never started" in line
+    assert "op=none" in line and "seed=1" in line and "seed=1" in overrides
+    rows = {r["op"]: r for r in read_csv(tmp_path / "copy" / "comparison.csv")}
+    assert (rows["none"]["seeds"], rows["none"]["failed"]) == ("1", "1")
+
+
 @pytest.mark.slow
 def test_joblib_launcher_gives_the_same_report(tiny_sweep, tmp_path):
     result = train_cli(
