@@ -5,11 +5,14 @@ python train.py op=atan op.step.alpha=4           # one knob changed
 python train.py -m op=none,ste,sigmoid seed=0,1,2 # a sweep
 """
 
+import sys
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from surrogate.training.run import run
+from surrogate.training.run import RUN_ERRORS, run
 from surrogate.training.schema import register, to_plain
 
 register()
@@ -19,9 +22,18 @@ register()
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     runtime = hydra_cfg.runtime
-    metrics = run(
-        to_plain(cfg), runtime.output_dir, runtime.choices.get("op"), list(hydra_cfg.overrides.task)
-    )
+    try:
+        metrics = run(
+            to_plain(cfg),
+            runtime.output_dir,
+            runtime.choices.get("op"),
+            list(hydra_cfg.overrides.task),
+        )
+    except RUN_ERRORS as err:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # the sweep records the run as failed and goes on
+        print(f"Error: {err}", file=sys.stderr)
+        sys.exit(1)
     print(
         f"op={metrics['op']} seed={metrics['seed']}: test acc {metrics['test_acc']:.4f}, "
         f"best val acc {metrics['best_val_acc']:.4f}, {metrics['epochs']} epochs in "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,18 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def strict(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None, which JSON can hold."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict(value) for value in data]
+    return data
+
+
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    """``data`` as indented JSON at ``path``, atomically."""
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
+    """``data`` as indented, strict JSON at ``path`` (non-finite floats as null), atomically."""
+    text = json.dumps(strict(data), indent=2, allow_nan=False)
+    write_atomic(path, lambda tmp: tmp.write_text(text))

@@ -20,6 +20,10 @@ from surrogate.training.running_mean import RunningMean
 from surrogate.training.seeding import epoch_seed
 
 
+class NonFiniteLoss(FloatingPointError):
+    """The training loss became NaN or infinite: the run stops, reporting no result."""
+
+
 class HardNetClassifier(pl.LightningModule):
     """Classifier whose hard ops take their backward from ``ops``, the config group ``op``
     (``{op: {name, relaxed, <params>}}``, see ``surrogate.op_estimators``).
@@ -64,6 +68,8 @@ class HardNetClassifier(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = F.cross_entropy(self(x), y)
+        if not torch.isfinite(loss):
+            self._stop(loss)
         self.epoch_loss.add(loss, len(y))
         # self.log costs about a millisecond a call, a fifth of a step of the digits CNN on a CPU:
         # log the step loss only on the steps whose metrics the loggers write.
@@ -71,6 +77,19 @@ class HardNetClassifier(pl.LightningModule):
         if every > 0 and (self.global_step + 1) % every == 0:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
+
+    def _stop(self, loss: torch.Tensor) -> None:
+        estimators = parse_ops(self.hparams.ops, "op", default="ste")
+        ops = ", ".join(
+            f"{op}={est!r}{' (relaxed)' if relaxed else ''}"
+            for op, (est, relaxed) in estimators.items()
+        )
+        raise NonFiniteLoss(
+            f"the training loss is {loss.item()} at step {self.global_step + 1} (epoch "
+            f"{self.current_epoch + 1}) with op {ops}, model.optimizer.lr="
+            f"{self.hparams.optimizer['lr']:g}; try a lower learning rate, a gentler estimator "
+            "(a smaller beta or alpha, a larger width or sigma), or trainer.gradient_clip_val"
+        )
 
     def on_train_epoch_end(self) -> None:
         """Log the epoch's mean training loss per sample (Lightning's on_epoch mean)."""

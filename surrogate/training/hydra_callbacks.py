@@ -38,14 +38,26 @@ class ValidateConfig(Callback):
         _validate_or_exit(config, files=False)
 
 
+# What `validate` reads; the rest (paths) may interpolate values that Hydra sets later.
+CHECKED_KEYS = ("op", "model", "data", "trainer", "callbacks", "seed", "threads", "ckpt_path")
+
+
 def _validate_or_exit(config: DictConfig, files: bool) -> None:
     try:
-        # Only what `validate` reads: the rest (paths) may interpolate values set later by Hydra.
         plain = {
             key: OmegaConf.to_container(config[key], resolve=True)
             if OmegaConf.is_config(config[key])
             else config[key]
-            for key in ("op", "model", "data", "threads", "ckpt_path")
+            for key in (
+                "op",
+                "model",
+                "data",
+                "trainer",
+                "callbacks",
+                "seed",
+                "threads",
+                "ckpt_path",
+            )
         }
         with warnings.catch_warnings():  # a deprecated key is reported once, by train.py
             warnings.simplefilter("ignore", FutureWarning)

@@ -26,20 +26,24 @@ from surrogate.op_estimators import describe, parse_ops
 from surrogate.training.apply_estimators import ApplyEstimators, check_method
 from surrogate.training.atomic import write_json_atomic
 from surrogate.training.checkpoint import BestCheckpoint, LastCheckpoint
-from surrogate.training.classifier import HardNetClassifier
+from surrogate.training.classifier import HardNetClassifier, NonFiniteLoss
+from surrogate.training.config_ranges import check_estimators_in_float32, check_ranges
 from surrogate.training.curves import CurveRecorder
 from surrogate.training.datamodule import ImageDataModule
-from surrogate.training.datasets import check_files, check_name
+from surrogate.training.datasets import DataError, check_files, check_name
 from surrogate.training.networks import build_net
 from surrogate.training.optimization import check_optimization, split_model_config
 
+# A run that stops with one of these has a message for the user, not a bug to trace.
+RUN_ERRORS = (DataError, NonFiniteLoss)
+
 
 def validate(config: dict[str, Any], files: bool = True) -> None:
-    """Refuse a bad config before any data is loaded: estimators, model shape, optimizer and, if
-    ``files``, the data and checkpoint files."""
-    if config["threads"] < 0:
-        raise ValueError(f"threads must be >= 0 (0: torch's default), got {config['threads']}")
+    """Refuse a bad config before any data is loaded: every number's range, the estimators, the
+    model's shape, the optimizer and, if ``files``, the data and checkpoint files."""
+    check_ranges(config)
     estimators = parse_ops(config["op"], "op", default="ste")
+    check_estimators_in_float32(estimators)
     net, optimizer, scheduler, method = split_model_config(config["model"])
     check_optimization(optimizer, scheduler)
     shape = check_name(config["data"]["name"])
@@ -58,6 +62,8 @@ def build(config: dict[str, Any], output_dir: Path):
     """The data module, the LightningModule, the Trainer and the best-checkpoint callback that
     ``config`` describes."""
     data = ImageDataModule(**config["data"], shuffle_seed=config["seed"])
+    data.prepare_data()
+    data.setup()  # read and checked once, before the trainer exists
     net, optimizer, scheduler, method = split_model_config(config["model"])
     module = HardNetClassifier(
         ops=config["op"],

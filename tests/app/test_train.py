@@ -162,6 +162,9 @@ BAD_INPUTS = [
     ("op.sign.name=gumbel", ["gumbel", "sign"]),  # an estimator that does not apply
     ("data=mnist data.root=/nonexistent", ["/nonexistent", "train-images-idx3-ubyte"]),
     ("model.optimizer.name=adamm", ["adamm", "adam"]),
+    ("seed=-1", ["seed", "-1", "[0, 4294967295]"]),
+    ("trainer.max_epochs=0", ["trainer.max_epochs", "0", ">= 1"]),
+    ("op=sigmoid op.step.beta=1e308", ["op.step", "1e+308", "float32"]),
 ]
 
 
