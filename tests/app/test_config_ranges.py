@@ -9,10 +9,10 @@ import typing
 
 import pytest
 
+from surrogate.op_estimators import parse_ops
 from surrogate.training.config_ranges import RANGES, check_estimators_in_float32
 from surrogate.training.run import validate
 from surrogate.training.schema import TrainConfig
-from surrogate.op_estimators import parse_ops
 from tests.app.helpers import ROOT, compose_config
 
 NUMBERS = (int, float)
@@ -34,6 +34,10 @@ def _numeric_schema_keys(cls, prefix="") -> set[str]:
     return keys
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, NUMBERS) and not isinstance(value, bool)
+
+
 def _numeric_config_keys(node, prefix="") -> set[str]:
     """Dotted keys of a composed config whose value is a number or a list of numbers."""
     keys = set()
@@ -41,9 +45,7 @@ def _numeric_config_keys(node, prefix="") -> set[str]:
         if isinstance(value, dict):
             if key != "op":
                 keys |= _numeric_config_keys(value, f"{prefix}{key}.")
-        elif isinstance(value, list) and value and all(isinstance(v, NUMBERS) for v in value):
-            keys.add(prefix + key)
-        elif isinstance(value, NUMBERS) and not isinstance(value, bool):
+        elif any(_is_number(v) for v in (value if isinstance(value, list) else [value])):
             keys.add(prefix + key)
     return keys
 
