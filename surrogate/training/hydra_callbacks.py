@@ -1,5 +1,5 @@
-"""Hydra callbacks: the config checked before anything is written, and a sweep's report kept up to
-date after every job."""
+"""Hydra callbacks: the config checked before anything is written, an output folder of its own for
+every run, and a sweep's report kept up to date after every job."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from surrogate.training.atomic import write_json_atomic
 from surrogate.training.report import write_report
@@ -66,6 +66,43 @@ def _validate_or_exit(config: DictConfig, files: bool) -> None:
     except (ValueError, FileNotFoundError) as err:
         print(f"Error in the config: {err}", file=sys.stderr)
         sys.exit(1)
+
+
+class ClaimOutputDir(Callback):
+    """Give the run (or the sweep) a folder no other run has: the configured one if it is new,
+    else the same name with ``_2``, ``_3``, ... appended. Two runs started in the same second
+    would otherwise share ``outputs/<date>/<time>_<op>`` and overwrite each other's files.
+
+    Creating the folder is the claim (``mkdir`` fails if it exists), so two processes cannot both
+    take it. A folder set on the command line (``hydra.run.dir=...``) is used as it is: resuming
+    or rerunning into a chosen folder stays possible.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _claim(config, "run")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _claim(config, "sweep")
+
+
+def _claim(config: DictConfig, node: str) -> None:
+    chosen = any(o.startswith(f"hydra.{node}.dir=") for o in config.hydra.overrides.hydra)
+    if chosen:
+        return
+    wanted = Path(config.hydra[node].dir)
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10**6):
+        folder = wanted if n == 1 else wanted.with_name(f"{wanted.name}_{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        # Also as an override: a sweep's jobs recompose their config from the overrides.
+        quoted = str(folder).replace("\\", "\\\\").replace("'", "\\'")
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra[node].dir = str(folder)
+            config.hydra.overrides.hydra.append(f"hydra.{node}.dir='{quoted}'")
+        return
 
 
 class SweepReport(Callback):

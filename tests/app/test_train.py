@@ -259,3 +259,49 @@ def test_ddp_sim_trains_with_two_processes(tmp_path):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and len(metrics["val_acc"]) == 2
+
+
+# --- every run its own folder --------------------------------------------------------------------
+
+
+def _fixed_dirs_experiment(config_dir, run_dir, sweep_dir) -> list[str]:
+    """Arguments that set hydra.run.dir and hydra.sweep.dir from a config file, as a config's
+    ``${now:...}`` pattern does (a folder set on the command line is used as it is)."""
+    (config_dir / "experiment").mkdir(parents=True)
+    (config_dir / "experiment" / "fixed_dirs.yaml").write_text(
+        f"# @package _global_\nhydra:\n  run:\n    dir: {run_dir}\n  sweep:\n    dir: {sweep_dir}\n"
+    )
+    return ["--config-dir", str(config_dir), "experiment=fixed_dirs"]
+
+
+def test_runs_started_together_get_folders_of_their_own(tmp_path):
+    """Three runs whose configured folder is the same (as two runs started in the same second):
+    each gets its own, and nothing is overwritten."""
+    run_dir = tmp_path / "out" / "same"
+    args = [*_fixed_dirs_experiment(tmp_path / "conf", run_dir, tmp_path / "m"), *FAST]
+    procs = [start_cli(*args, f"seed={seed}", cwd=tmp_path) for seed in range(3)]
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr[-2000:]
+    folders = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert folders == ["same", "same_2", "same_3"]
+    seeds = {
+        json.loads((tmp_path / "out" / f / "metrics.json").read_text())["seed"] for f in folders
+    }
+    assert seeds == {0, 1, 2}
+
+
+def test_a_sweep_whose_folder_exists_gets_a_new_one_with_all_its_jobs(tmp_path):
+    sweep_dir = tmp_path / "m" / "sweep"
+    (sweep_dir / "0").mkdir(parents=True)
+    (sweep_dir / "0" / "metrics.json").write_text("{}")  # an earlier sweep's file
+    args = _fixed_dirs_experiment(tmp_path / "conf", tmp_path / "r", sweep_dir)
+    result = train_cli("-m", *args, "op=ste,none", *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (sweep_dir / "0" / "metrics.json").read_text() == "{}"
+    new = tmp_path / "m" / "sweep_2"
+    assert {json.loads((new / j / "metrics.json").read_text())["op"] for j in "01"} == {
+        "ste",
+        "none",
+    }
+    assert (new / "comparison.md").is_file()
