@@ -12,6 +12,9 @@ The dict has the shape of ``configs/train.yaml`` once resolved (``seed``, ``thre
 from __future__ import annotations
 
 import json
+import logging
+import shlex
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -33,6 +36,23 @@ from surrogate.training.datamodule import ImageDataModule
 from surrogate.training.datasets import DataError, check_files, check_name
 from surrogate.training.networks import build_net
 from surrogate.training.optimization import check_optimization, split_model_config
+
+
+class _DropLightningNoise(logging.Filter):
+    """Lightning's advertisement, and its notes that a setting has the value it means by default
+    (``limit_*_batches=1.0``): lines a user cannot act on, printed on every run."""
+
+    NOISE = ("💡 Tip:", "was configured so")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(noise in record.getMessage() for noise in self.NOISE)
+
+
+def _quiet_lightning() -> None:
+    log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _DropLightningNoise) for f in log.filters):
+        log.addFilter(_DropLightningNoise())
+
 
 # A run that stops with one of these has a message for the user, not a bug to trace.
 RUN_ERRORS = (DataError, NonFiniteLoss)
@@ -105,6 +125,15 @@ def _fresh_log(folder: Path) -> str:
     return next(f"resumed_{n}" for n in range(1, 10**6) if not (folder / f"resumed_{n}").exists())
 
 
+def _stopped(last: Path, overrides: list[str] | None) -> str:
+    """What to tell a user who stopped a run: where its state is and how to resume it."""
+    if not last.is_file():
+        return "Stopped before the first validation: no checkpoint to resume from."
+    kept = [o for o in overrides or [] if not o.startswith("ckpt_path=")]
+    command = shlex.join(["python", "train.py", *kept, f"ckpt_path={last}"])
+    return f"Stopped. The state after the latest validation is in {last}; resume with:\n  {command}"
+
+
 def run(
     config: dict[str, Any],
     output_dir: str | Path,
@@ -122,11 +151,17 @@ def run(
     output_dir.mkdir(parents=True, exist_ok=True)
     # Lightning's own use of a torch API that torch deprecated; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    _quiet_lightning()
     if config["threads"] > 0:
         torch.set_num_threads(config["threads"])
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     data, module, trainer, best = build(config, output_dir)
-    trainer.fit(module, datamodule=data, ckpt_path=config.get("ckpt_path"))
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=config.get("ckpt_path"))
+    except SystemExit:  # how Lightning ends a run stopped by Ctrl-C
+        if trainer.interrupted:
+            print(_stopped(output_dir / "checkpoints" / "last.ckpt", overrides), file=sys.stderr)
+        raise
     tested = trainer.test(
         module, datamodule=data, ckpt_path=best.best_model_path or None, verbose=False
     )

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from surrogate.training.atomic import write_json_atomic
-from tests.app.helpers import FAST, train_cli
+from tests.app.helpers import FAST, ROOT, train_cli
 from tests.app.test_report import read_csv
 
 DIVERGES = ["op=ste", "model.optimizer.name=sgd", "model.optimizer.lr=1e30"]
@@ -59,3 +64,24 @@ def test_json_files_hold_no_nan_or_infinity_tokens(tmp_path, value):
         "b": [1.0, None],
         "c": {"d": None},
     }
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "op=ste", "trainer.max_epochs=500",
+         "callbacks.progress_refresh_rate=0", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr[-2000:]
+    assert "resume with:\n  python train.py op=ste trainer.max_epochs=500" in stderr
+    assert f"ckpt_path={last}" in stderr and "Traceback" not in stderr
+    assert last.is_file() and not (run_dir / "metrics.json").exists()

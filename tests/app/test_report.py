@@ -205,3 +205,5 @@ def test_optuna_search_tunes_the_estimator_parameter(tmp_path):
     assert len(betas) == 3  # every trial its own beta, shared by step, sign and round
     assert all(m["estimators"]["sign"]["beta"] == m["estimators"]["step"]["beta"] for m in runs)
     assert "op.step.beta" in (tmp_path / "optimization_results.yaml").read_text()
+    output = result.stdout + result.stderr
+    assert "setup plugin" not in output and "Tip:" not in output  # no dependency noise

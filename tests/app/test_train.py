@@ -305,3 +305,11 @@ def test_a_sweep_whose_folder_exists_gets_a_new_one_with_all_its_jobs(tmp_path):
         "none",
     }
     assert (new / "comparison.md").is_file()
+
+
+def test_a_run_prints_no_dependency_noise(tmp_path):
+    result = train_cli("op=ste", *FAST, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "litlogger" not in output and "was configured so" not in output
+    assert "test acc" in result.stdout
