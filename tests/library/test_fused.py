@@ -64,9 +64,19 @@ def compiled_calls(monkeypatch):
         calls.append(t.shape)
         return flat(t)
 
+    skip_unless_the_fused_path_works()
     monkeypatch.setattr(fused, "_flat", counting)
-    assert fused.enabled, f"the fused path is off: {fused.failure}"
     return calls
+
+
+def skip_unless_the_fused_path_works() -> None:
+    """Skip, saying why, where the compiled path is off: ``SURROGATE_FUSED=0``, or no compiler
+    (the first compile fails and turns it off, which one small call finds out)."""
+    if fused.enabled:
+        surrogate.step(torch.zeros(N, requires_grad=True), "ste").sum().backward()
+    if not fused.enabled:
+        reason = fused.failure or "SURROGATE_FUSED=0 in the environment"
+        pytest.skip(f"the fused (compiled) path is off here: {reason}")
 
 
 def forward_backward(fn, x: torch.Tensor, g: torch.Tensor):
