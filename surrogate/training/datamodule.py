@@ -11,7 +11,13 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from surrogate.training.datasets import check_files, check_name, download_files, load_arrays
+from surrogate.training.datasets import (
+    DataError,
+    check_files,
+    check_name,
+    download_files,
+    load_arrays,
+)
 from surrogate.training.seeding import epoch_seed
 
 
@@ -30,19 +36,17 @@ def load_splits(
     whole). Validation is ``val_fraction`` of the training images. Normalization uses the
     training split's per-channel mean and std.
     """
-    from sklearn.model_selection import train_test_split
-
     train_x, train_y, test_x, test_y = load_arrays(name, root)
     if test_x is None:
-        train_x, test_x, train_y, test_y = train_test_split(
-            train_x, train_y, test_size=test_fraction, stratify=train_y, random_state=seed
+        train_x, test_x, train_y, test_y = _split(
+            train_x, train_y, "data.test_fraction", test_fraction, seed, test_size=test_fraction
         )
     if train_subset is not None and train_subset < len(train_y):
-        train_x, _, train_y, _ = train_test_split(
-            train_x, train_y, train_size=train_subset, stratify=train_y, random_state=seed
+        train_x, _, train_y, _ = _split(
+            train_x, train_y, "data.train_subset", train_subset, seed, train_size=train_subset
         )
-    train_x, val_x, train_y, val_y = train_test_split(
-        train_x, train_y, test_size=val_fraction, stratify=train_y, random_state=seed
+    train_x, val_x, train_y, val_y = _split(
+        train_x, train_y, "data.val_fraction", val_fraction, seed, test_size=val_fraction
     )
     train = torch.as_tensor(np.ascontiguousarray(train_x), dtype=torch.float32)
     mean = train.mean(dim=(0, 2, 3), keepdim=True)
@@ -57,6 +61,19 @@ def load_splits(
         "val": tensors(val_x, val_y),
         "test": tensors(test_x, test_y),
     }
+
+
+def _split(x, y, key: str, value, seed: int, **size):
+    """scikit-learn's stratified ``train_test_split``; a split it cannot make (a part with fewer
+    images than classes, a class with one image) raises DataError naming the config key."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return train_test_split(x, y, stratify=y, random_state=seed, **size)
+    except ValueError as err:
+        raise DataError(
+            f"{key}={value} cannot split {len(y)} images into stratified parts: {err}"
+        ) from None
 
 
 class EpochSampler(Sampler[int]):

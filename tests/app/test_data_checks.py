@@ -175,3 +175,17 @@ def test_good_data_loads_with_every_image_keeping_its_label(tmp_path, gz):
         assert (y.numpy() == original[indices[split]]).all()
     assert sorted(indices["train"] + indices["val"]) == list(range(200))
     assert sorted(indices["test"]) == list(range(50))
+
+
+@pytest.mark.parametrize(
+    ("key", "kwargs"),
+    [
+        ("data.val_fraction", {"val_fraction": 0.001}),
+        ("data.test_fraction", {"test_fraction": 0.001}),
+        ("data.train_subset", {"train_subset": 5}),
+    ],
+)
+def test_a_split_too_small_for_every_class_names_its_key(key, kwargs):
+    args = {"val_fraction": 0.15, "test_fraction": 0.15, "seed": 0, **kwargs}
+    with pytest.raises(DataError, match=f"{key}=.*number of classes = 10"):
+        load_splits("digits", "unused", **args)
