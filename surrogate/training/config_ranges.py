@@ -75,7 +75,7 @@ RANGES: dict[str, Range] = {
     "threads": Range(0, integer=True),
     "data.batch_size": COUNT,
     "data.val_fraction": FRACTION,
-    "data.test_fraction": FRACTION,
+    "data.test_fraction": Range(0, 1, high_open=True),  # 0: the data set has its own test split
     "data.split_seed": SEED,
     "data.num_workers": Range(0, integer=True),
     "data.train_subset": Range(1, integer=True, nullable=True),

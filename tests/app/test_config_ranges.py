@@ -72,7 +72,7 @@ CASES = [
     ("data.batch_size", 0, 1),
     ("data.val_fraction", 0.0, 0.01),
     ("data.val_fraction", 1.0, 0.99),
-    ("data.test_fraction", 0.0, 0.5),
+    ("data.test_fraction", 1.0, 0.0),
     ("data.split_seed", -3, 0),
     ("data.num_workers", -1, 0),
     ("data.train_subset", 0, None),

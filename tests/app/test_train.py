@@ -4,10 +4,6 @@ reproducible and resumable, and the IDX loaders read both folder layouts."""
 from __future__ import annotations
 
 import json
-import math
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -163,8 +159,6 @@ BAD_INPUTS = [
     ("data=mnist data.root=/nonexistent", ["/nonexistent", "train-images-idx3-ubyte"]),
     ("model.optimizer.name=adamm", ["adamm", "adam"]),
     ("seed=-1", ["seed", "-1", "[0, 4294967295]"]),
-    ("trainer.max_epochs=0", ["trainer.max_epochs", "0", ">= 1"]),
-    ("op=sigmoid op.step.beta=1e308", ["op.step", "1e+308", "float32"]),
 ]
 
 
@@ -199,37 +193,6 @@ def test_bad_input_fails_early_names_the_value_and_writes_nothing(
 
 
 @pytest.mark.slow
-def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
-    args = ["op=gumbel", "trainer.max_epochs=6", "callbacks.progress_refresh_rate=0"]
-    straight = train_cli(*args, f"hydra.run.dir={tmp_path / 'straight'}", cwd=tmp_path)
-    assert straight.returncode == 0, straight.stderr
-    killed_dir = tmp_path / "killed"
-    env_cmd = [sys.executable, str(ROOT / "train.py"), *args, f"hydra.run.dir={killed_dir}"]
-    proc = subprocess.Popen(
-        env_cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    curves = killed_dir / "curves.json"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if curves.exists() and len(json.loads(curves.read_text())["val_acc"]) >= 3:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed_dir / "metrics.json").exists()
-    last = killed_dir / "checkpoints" / "last.ckpt"
-    epochs_done = torch.load(last, weights_only=True)["epoch"] + 1
-    assert 2 <= epochs_done < 6  # curves.json is written just before last.ckpt
-    resumed = train_cli(
-        *args, f"ckpt_path={last}", f"hydra.run.dir={tmp_path / 'resumed'}", cwd=tmp_path
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    a = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    b = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
-    _same_numbers(a, b)
-
-
-@pytest.mark.slow
 def test_train_ste_on_digits_reaches_0_9_from_the_command_line(tmp_path):
     start = time.perf_counter()
     result = train_cli("op=ste", cwd=tmp_path)
@@ -240,14 +203,6 @@ def test_train_ste_on_digits_reaches_0_9_from_the_command_line(tmp_path):
     assert metrics["test_acc"] >= 0.90, metrics
     assert "test acc" in result.stdout and str(metrics_file.parent) in result.stdout
     print(f"python train.py op=ste: {elapsed:.1f} s, test acc {metrics['test_acc']:.4f}")
-
-
-@pytest.mark.slow
-def test_none_stays_far_below_ste(tmp_path):
-    result = train_cli("op=none", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["test_acc"] < 0.7 and not math.isnan(metrics["test_acc"])
 
 
 @pytest.mark.slow
