@@ -12,7 +12,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from surrogate.training.run import RUN_ERRORS, run
 from surrogate.training.schema import register, to_plain
 
 register()
@@ -20,6 +19,8 @@ register()
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
+    from surrogate.training.run import RUN_ERRORS, run  # Lightning: only once the config is valid
+
     hydra_cfg = HydraConfig.get()
     runtime = hydra_cfg.runtime
     try:

@@ -8,7 +8,9 @@ the repository root is its Hydra entry point, ``configs/`` its YAML.
 - ``datasets``, ``datamodule``: the data sets' files, and the splits and loaders
 - ``classifier``, ``optimization``: the LightningModule, its optimizer and schedule
 - ``apply_estimators``, ``curves``, ``checkpoint``: Lightning callbacks
-- ``run``: one run from a plain config dict; ``report``: the comparison of a sweep's runs
+- ``validate``, ``config_ranges``: the config checked before anything runs
+- ``run``: one run from a plain config dict; ``report``, ``sweep_plan``: the comparison of a sweep's
+  runs
 - ``schema``, ``hydra_callbacks``: the Hydra side (typed config, config check, sweep report)
 - ``atomic``, ``running_mean``, ``seeding``: small helpers
 """

@@ -23,30 +23,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
-from torch import nn
 
-from surrogate import HardOp, intercept, swap
+from surrogate import intercept, swap
 from surrogate.intercept import Intercept
 from surrogate.op_estimators import parse_ops
-
-METHODS = ("swap", "intercept", "both")
-
-
-def check_method(method: str, model: nn.Module | None = None) -> None:
-    """Refuse an unknown method, and ``swap`` on a model without surrogate modules."""
-    if method not in METHODS:
-        raise ValueError(
-            f"model.apply_estimators: unknown {method!r}; choose one of: {', '.join(METHODS)}"
-        )
-    if (
-        method == "swap"
-        and model is not None
-        and not any(isinstance(m, HardOp) for m in model.modules())
-    ):
-        raise ValueError(
-            f"model.apply_estimators 'swap' finds no surrogate.Step/Sign/Round/ArgMax module in "
-            f"{type(model).__name__}; for plain torch ops use 'intercept'"
-        )
+from surrogate.training.validate import check_method
 
 
 class ApplyEstimators(pl.Callback):

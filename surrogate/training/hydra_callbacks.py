@@ -18,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from surrogate.training.atomic import write_json_atomic
 from surrogate.training.report import write_report
-from surrogate.training.run import validate
 from surrogate.training.schema import upgrade
+from surrogate.training.validate import validate
 
 
 class ValidateConfig(Callback):

@@ -26,16 +26,15 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger
 
 from surrogate.op_estimators import describe, parse_ops
-from surrogate.training.apply_estimators import ApplyEstimators, check_method
+from surrogate.training.apply_estimators import ApplyEstimators
 from surrogate.training.atomic import write_json_atomic
 from surrogate.training.checkpoint import BestCheckpoint, LastCheckpoint
 from surrogate.training.classifier import HardNetClassifier, NonFiniteLoss
-from surrogate.training.config_ranges import check_estimators_in_float32, check_ranges
 from surrogate.training.curves import CurveRecorder
 from surrogate.training.datamodule import ImageDataModule
-from surrogate.training.datasets import DataError, check_files, check_name
-from surrogate.training.networks import build_net
-from surrogate.training.optimization import check_optimization, split_model_config
+from surrogate.training.datasets import DataError
+from surrogate.training.optimization import split_model_config
+from surrogate.training.validate import validate
 
 
 class _DropLightningNoise(logging.Filter):
@@ -56,26 +55,6 @@ def _quiet_lightning() -> None:
 
 # A run that stops with one of these has a message for the user, not a bug to trace.
 RUN_ERRORS = (DataError, NonFiniteLoss)
-
-
-def validate(config: dict[str, Any], files: bool = True) -> None:
-    """Refuse a bad config before any data is loaded: every number's range, the estimators, the
-    model's shape, the optimizer and, if ``files``, the data and checkpoint files."""
-    check_ranges(config)
-    estimators = parse_ops(config["op"], "op", default="ste")
-    check_estimators_in_float32(estimators)
-    net, optimizer, scheduler, method = split_model_config(config["model"])
-    check_optimization(optimizer, scheduler)
-    shape = check_name(config["data"]["name"])
-    check_method(method, build_net(estimators, shape.in_channels, shape.num_classes,
-                                   shape.image_size, **net))  # fmt: skip
-    if not files:
-        return
-    data = config["data"]
-    check_files(data["name"], data["root"], data["download"])
-    ckpt = config.get("ckpt_path")
-    if ckpt is not None and not Path(ckpt).is_file():
-        raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt}")
 
 
 def build(config: dict[str, Any], output_dir: Path):

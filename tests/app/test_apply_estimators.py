@@ -11,7 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from surrogate.training.apply_estimators import ApplyEstimators
-from surrogate.training.run import run, validate
+from surrogate.training.run import run
+from surrogate.training.validate import validate
 from tests.app.helpers import FAST, compose_config
 
 
