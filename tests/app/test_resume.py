@@ -61,7 +61,8 @@ run_module.run(compose_config(args, out), out, "atan")
 
 
 def _kill_after(validation: int, out) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [sys.executable, "-c", KILLED_RUN, str(validation), str(out), *ARGS],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
