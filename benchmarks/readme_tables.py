@@ -33,6 +33,13 @@ def _pm(row: dict, key: str) -> str:
     return f"{float(mean):.4f}" + ("" if std == "" else f" ± {float(std):.4f}")
 
 
+def _versus(row: dict) -> str:
+    """The report's significance mark: best, tied or lower than the best (Welch's p), or ?."""
+    if row["vs_best"] in ("tied", "lower"):
+        return f"{row['vs_best']} (p {float(row['p_vs_best']):.2g})"
+    return row["vs_best"]
+
+
 def table(name: str) -> str:
     """The Markdown table of ``benchmarks/results/NAME/comparison.csv``."""
     with open(RESULTS / name / "comparison.csv", newline="") as f:
@@ -40,13 +47,13 @@ def table(name: str) -> str:
         rows = list(reader)
         columns = reader.fieldnames or []
     swept = columns[: columns.index("seeds")]
-    head = ["rank", *swept, "seeds", "test acc", "best val acc"]
+    head = ["rank", *swept, "seeds", "test acc", "vs best", "best val acc"]
     for t in THRESHOLDS[name]:
         head += [f"epochs to {t}", f"seconds to {t}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rank, row in enumerate(rows, start=1):
         cells = [str(rank), *(f"`{row[k]}`" for k in swept), row["seeds"]]
-        cells += [_pm(row, "test_acc"), _pm(row, "best_val_acc")]
+        cells += [_pm(row, "test_acc"), _versus(row), _pm(row, "best_val_acc")]
         for t in THRESHOLDS[name]:
             cells += [
                 _number(row[f"epochs_to_val_acc_{t}"]),

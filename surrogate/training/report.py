@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from surrogate.training.atomic import write_atomic
+from surrogate.training.significance import verdict, welch_p
 from surrogate.training.sweep_plan import planned_jobs
 
 THRESHOLDS = (0.5, 0.8, 0.9)
@@ -121,12 +122,12 @@ def _first_reach(metrics: dict, threshold: float) -> tuple[float, float] | None:
 def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> tuple[list, list]:
     """(column names, one row per configuration), rows ranked by mean test accuracy."""
     swept, groups = group(runs)
-    columns = [*swept, "seeds", "failed", "test_acc_mean", "test_acc_std"]
+    columns = [*swept, "seeds", "failed", "test_acc_mean", "test_acc_std", "p_vs_best", "vs_best"]
     columns += ["best_val_acc_mean", "best_val_acc_std"]
     for t in thresholds:
         columns += [f"epochs_to_val_acc_{t:g}", f"seconds_to_val_acc_{t:g}"]
     columns += ["wall_seconds_mean"]
-    rows = []
+    rows, accuracies = [], {}
     for values, members in groups.items():
         done = [r.metrics for r in members if r.metrics]
         row = dict(zip(swept, values, strict=True))
@@ -144,7 +145,12 @@ def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> 
             )
         row["wall_seconds_mean"] = _mean_std([m["wall_seconds"] for m in done])[0]
         rows.append(row)
+        accuracies[id(row)] = [m["test_acc"] for m in done]
     rows.sort(key=lambda r: -r["test_acc_mean"] if not math.isnan(r["test_acc_mean"]) else 1.0)
+    best = accuracies[id(rows[0])] if rows else []
+    for row in rows:
+        p = welch_p(best, accuracies[id(row)]) if row is not rows[0] else math.nan
+        row["p_vs_best"], row["vs_best"] = p, verdict(p, row is rows[0] and row["seeds"] > 0)
     return columns, rows
 
 
@@ -172,15 +178,22 @@ def _pm(row: dict, key: str) -> str:
     return f"{mean:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
 
 
+def _versus(row: dict) -> str:
+    if row["vs_best"] in ("tied", "lower"):
+        return f"{row['vs_best']} (p {row['p_vs_best']:.2g})"
+    return row["vs_best"]
+
+
 def to_markdown(columns: list[str], rows: list[dict], runs: Sequence[Run], title: str) -> str:
     swept = columns[: columns.index("seeds")]
     reach = [c for c in columns if c.startswith(("epochs_to", "seconds_to"))]
     short = [c.replace("_to_val_acc_", " to val acc ").replace("seconds", "s") for c in reach]
-    head = ["rank", *swept, "seeds", "test acc", "best val acc", *short, "wall s", "failed"]
+    head = ["rank", *swept, "seeds", "test acc", "vs best", "best val acc", *short, "wall s"]
+    head += ["failed"]
     lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rank, row in enumerate(rows, start=1):
         cells = [str(rank), *(f"`{row[k]}`" for k in swept), str(row["seeds"])]
-        cells += [_pm(row, "test_acc"), _pm(row, "best_val_acc")]
+        cells += [_pm(row, "test_acc"), _versus(row), _pm(row, "best_val_acc")]
         cells += [_cell(row[c]) for c in reach]
         cells += [_cell(row["wall_seconds_mean"]), str(row["failed"])]
         lines.append("| " + " | ".join(cells) + " |")
@@ -188,7 +201,10 @@ def to_markdown(columns: list[str], rows: list[dict], runs: Sequence[Run], title
         "",
         "Mean ± sample std over seeds. `epochs_to_val_acc_T` / `seconds_to_val_acc_T`: epochs "
         "(fractional when validating mid-epoch) and training seconds until validation accuracy "
-        "first reached T, averaged over seeds; empty when a seed never reached it.",
+        "first reached T, averaged over seeds; empty when a seed never reached it. `vs best`: "
+        "Welch's two-sided t-test of the per-seed test accuracies against the best row's; `lower` "
+        "when p < 0.05, `tied` otherwise (assumes independent, roughly normal seeds; no correction "
+        "for the number of rows), `?` with fewer than two seeds on a side.",
         "",
         "## Failed or missing runs",
         "",

@@ -69,7 +69,34 @@ def check_rows_against_metrics(sweep: Path, key: str) -> list[dict]:
         assert close(row["wall_seconds_mean"], wall)
     means = [float(r["test_acc_mean"]) for r in rows if r["test_acc_mean"]]
     assert means == sorted(means, reverse=True)  # ranked
+    check_significance(rows, {k: [m["test_acc"] for m in v] for k, v in groups.items()}, key)
     return rows
+
+
+def welch_reference(a: list[float], b: list[float]) -> float:
+    """Welch's two-sided p, from its textbook formulas in float64."""
+    from scipy.stats import t as student_t
+
+    na, nb = len(a), len(b)
+    va = sum((x - sum(a) / na) ** 2 for x in a) / (na - 1) / na
+    vb = sum((x - sum(b) / nb) ** 2 for x in b) / (nb - 1) / nb
+    t = (sum(a) / na - sum(b) / nb) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    return 2 * (1 - student_t.cdf(abs(t), df))
+
+
+def check_significance(rows: list[dict], accuracies: dict[str, list[float]], key: str) -> None:
+    """Each row's mark against the best row, recomputed from the per-seed test accuracies."""
+    best = accuracies.get(rows[0][key], [])
+    assert rows[0]["vs_best"] == ("best" if best else "?") and rows[0]["p_vs_best"] == ""
+    for row in rows[1:]:
+        mine = accuracies.get(row[key], [])
+        if len(best) < 2 or len(mine) < 2:
+            assert (row["vs_best"], row["p_vs_best"]) == ("?", ""), row
+            continue
+        p = welch_reference(best, mine)
+        assert math.isclose(float(row["p_vs_best"]), p, rel_tol=1e-6, abs_tol=1e-12), (row, p)
+        assert row["vs_best"] == ("lower" if p < 0.05 else "tied"), row
 
 
 @pytest.fixture(scope="module")

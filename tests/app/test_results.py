@@ -11,6 +11,7 @@ import pytest
 
 from surrogate.training.report import write_report
 from tests.app.helpers import ROOT
+from tests.app.test_report import check_significance, metrics_by_config, read_csv
 
 RESULTS = ROOT / "benchmarks" / "results"
 SWEEPS = sorted(p.name for p in RESULTS.iterdir() if (p / "comparison.csv").is_file())
@@ -40,3 +41,12 @@ def test_the_readme_tables_are_generated_from_the_reports():
     readme = (ROOT / "README.md").read_text()
     for name in ("compare_fashion", "compare", "compare_argmax"):
         assert f"<!-- results:{name} -->" in readme
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_each_reports_significance_marks_match_a_hand_computation(name):
+    rows = read_csv(RESULTS / name / "comparison.csv")
+    key = next(iter(rows[0]))  # the swept key: the first column
+    groups = metrics_by_config(RESULTS / name, key)
+    check_significance(rows, {k: [m["test_acc"] for m in v] for k, v in groups.items()}, key)
+    assert {r["vs_best"] for r in rows} <= {"best", "tied", "lower"}
