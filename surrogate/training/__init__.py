@@ -9,8 +9,9 @@ the repository root is its Hydra entry point, ``configs/`` its YAML.
 - ``classifier``, ``optimization``: the LightningModule, its optimizer and schedule
 - ``apply_estimators``, ``curves``, ``checkpoint``: Lightning callbacks
 - ``validate``, ``config_ranges``: the config checked before anything runs
-- ``run``: one run from a plain config dict; ``report``, ``sweep_plan``: the comparison of a sweep's
-  runs
+- ``run``: one run from a plain config dict; ``report``, ``sweep_plan``, ``significance``: the
+  comparison of a sweep's runs
+- ``estimator_figure``: every estimator's backward in one PNG
 - ``schema``, ``hydra_callbacks``: the Hydra side (typed config, config check, sweep report)
 - ``atomic``, ``running_mean``, ``seeding``: small helpers
 """
