@@ -200,7 +200,8 @@ class Intercept(TorchFunctionMode):
         index = func(*args, **kwargs)
         x = first_arg(args, kwargs)
         if "out" not in kwargs and is_real(x) and self.acts(x, self.changes_argmax()):
-            dim = args[1] if len(args) > 1 else kwargs.get("dim")
+            # numpy's name for dim, which torch accepts too: torch.argmax(x, axis=-1)
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
             self.indices[index] = (x, dim)
         return index
 

@@ -371,3 +371,36 @@ def test_torch_compile_works_and_fullgraph_says_why_not():
     with surrogate.intercept(**estimators), pytest.raises(Exception, match="intercept runs eager"):
         torch.compile(plain, fullgraph=True)(x)
     torch._dynamo.reset()
+
+
+class OneHotByAxis(torch.nn.Module):
+    """Dreamer-style one-hot: ``torch.argmax(logits, axis=-1)`` (numpy's keyword), then a cast."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(5, 4)
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, x, keyword="axis"):
+        logits = self.linear(x)
+        index = torch.argmax(logits, **{keyword: -1})
+        return self.head(F.one_hot(index, 4).float())
+
+
+@pytest.mark.parametrize("keyword", ["axis", "dim"])
+def test_argmax_with_numpys_axis_keyword_gets_the_estimators_gradient(keyword):
+    torch.manual_seed(0)
+    model, x = OneHotByAxis(), torch.randn(6, 5)
+    with surrogate.intercept(argmax="softmax"):
+        model(x, keyword).sum().backward()
+    intercepted = model.linear.weight.grad.clone()
+    model.zero_grad()
+    logits = model.linear(x)  # the same model written with surrogate's argmax
+    model.head(surrogate.argmax(logits, "softmax", dim=-1)).sum().backward()
+    assert intercepted.abs().sum() > 0
+    torch.testing.assert_close(intercepted, model.linear.weight.grad)
+
+
+def test_audit_of_a_model_with_argmax_axis_does_not_crash():
+    report = surrogate.audit(OneHotByAxis(), torch.randn(6, 5))
+    assert sorted(report.dead_parameters) == ["linear.bias", "linear.weight"]  # argmax cuts them
