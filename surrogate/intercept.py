@@ -14,6 +14,10 @@ backward; their forward stays PyTorch's, bit for bit:
 | round   | ``torch.round(x, decimals=d)``, ``x.round()``               | p(r) at x·10^d         |
 | argmax  | ``x.argmax(dim)`` -> ``F.one_hot`` -> cast to a float dtype | the argmax estimator's |
 
+The in-place forms ``x.sign_()``, ``x.sgn_()``, ``x.round_()`` and ``x.heaviside_(values)`` too:
+``x`` takes the op's values and the gradient reaches its value before the call. ``dim`` may also
+be given as numpy's ``axis``.
+
 So ``torch.sign(0)`` stays 0 and ``torch.heaviside`` keeps ``values`` at 0; ``values`` gets its
 exact gradient 1[x = 0]. For argmax, the index and the int64 one-hot are PyTorch's and carry no
 gradient (an integer tensor cannot). The gradient joins where the one-hot is cast to a floating
@@ -122,10 +126,13 @@ class Intercept(TorchFunctionMode):
         self.values = WeakTensorKeyDictionary()  # integer one-hot -> make(dtype), differentiable
         if "sign" in ops:
             self.handle(methods("sign", "sgn"), self.sign)
+            self.handle((Tensor.sign_, Tensor.sgn_), self.in_place(torch.sign, self.sign))
         if "round" in ops:
             self.handle(methods("round"), self.round)
+            self.handle((Tensor.round_,), self.in_place(torch.round, self.round))
         if "step" in ops:
             self.handle(methods("heaviside"), self.heaviside)
+            self.handle((Tensor.heaviside_,), self.in_place(torch.heaviside, self.heaviside))
         if "argmax" in ops:
             self.handle(methods("argmax"), self.argmax)
             self.handle((F.one_hot,), self.one_hot)
@@ -171,6 +178,19 @@ class Intercept(TorchFunctionMode):
             return func(*args, **kwargs)
         exact = None if relaxed else (lambda: func(*args, **kwargs))
         return SurrogateFunction.apply(x, op, est, relaxed, exact, scale)
+
+    @staticmethod
+    def in_place(out_of_place, handler):
+        """The handler of ``x.op_()``: ``x.copy_(op(x.clone()))`` through ``handler``, so ``x``
+        gets the op's values and the surrogate gradient flows back to its earlier version."""
+
+        def run(func, args, kwargs):
+            x = first_arg(args, kwargs, "self")
+            if "out" in kwargs or not is_real(x):
+                return func(*args, **kwargs)
+            return x.copy_(handler(out_of_place, (x.clone(), *args[1:]), kwargs))
+
+        return run
 
     def sign(self, func, args, kwargs):
         return self.scalar(SIGN, "sign", func, args, kwargs)

@@ -27,6 +27,9 @@ HARD_OPS = {
     if hasattr(owner, name)
 }
 HARD_OPS.update({getattr(torch.Tensor, f"__{name}__"): name for name in COMPARISONS})
+HARD_OPS.update(  # the in-place forms, x.sign_() and friends, under their op's name
+    {getattr(torch.Tensor, f"{n}_"): n for n in PYTORCH_GIVES if hasattr(torch.Tensor, f"{n}_")}
+)
 WHERE = (torch.where, torch.Tensor.where)
 
 

@@ -221,3 +221,19 @@ def test_cli_refuses_bad_arguments_naming_them(args, words):
     assert result.returncode == 2 and result.stdout == ""
     for word in words:
         assert word in result.stderr, result.stderr
+
+
+def test_an_in_place_sign_is_listed_under_sign():
+    class InPlace(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear, self.head = torch.nn.Linear(3, 3), torch.nn.Linear(3, 1)
+
+        def forward(self, x):
+            h = self.linear(x)
+            h.sign_()
+            return self.head(h)
+
+    report = surrogate.audit(InPlace(), torch.randn(4, 3))
+    assert [f.op for f in report] == ["sign"]
+    assert sorted(report.dead_parameters) == ["linear.bias", "linear.weight"]

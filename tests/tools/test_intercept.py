@@ -404,3 +404,33 @@ def test_argmax_with_numpys_axis_keyword_gets_the_estimators_gradient(keyword):
 def test_audit_of_a_model_with_argmax_axis_does_not_crash():
     report = surrogate.audit(OneHotByAxis(), torch.randn(6, 5))
     assert sorted(report.dead_parameters) == ["linear.bias", "linear.weight"]  # argmax cuts them
+
+
+@pytest.mark.parametrize(
+    ("keyword", "estimator", "in_place", "out_of_place"),
+    [
+        ("sign", "atan", lambda h: h.sign_(), torch.sign),
+        ("sign", "atan", lambda h: h.sgn_(), torch.sgn),
+        ("round", "sigmoid", lambda h: h.round_(), torch.round),
+        ("step", "triangle", lambda h: h.heaviside_(torch.zeros(())),
+         lambda h: torch.heaviside(h, torch.zeros(()))),
+    ],
+)  # fmt: skip
+def test_in_place_forms_get_the_same_values_and_gradient_as_the_out_of_place_ones(
+    keyword, estimator, in_place, out_of_place
+):
+    torch.manual_seed(0)
+    x = torch.randn(64, requires_grad=True)
+    weights = torch.randn(64)
+    grads, values = [], []
+    for form in (in_place, out_of_place):
+        x.grad = None
+        with surrogate.intercept(**{keyword: estimator}):
+            h = x * 1.5
+            y = form(h)
+        (y * weights).sum().backward()
+        grads.append(x.grad.clone())
+        values.append(y.detach())
+    assert torch.equal(values[0], values[1])
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[0], grads[1])
