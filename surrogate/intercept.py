@@ -13,6 +13,8 @@ backward; their forward stays PyTorch's, bit for bit:
 | sign    | ``torch.sign``, ``x.sign()``, ``torch.sgn``, ``x.sgn()``    | J·p(x), J = 2          |
 | round   | ``torch.round(x, decimals=d)``, ``x.round()``               | p(r) at x·10^d         |
 | argmax  | ``x.argmax(dim)`` -> ``F.one_hot`` -> cast to a float dtype | the argmax estimator's |
+|         | also the index of ``argmin``, ``max(dim)``, ``min(dim)``,   | (of −x for a minimum)  |
+|         | ``topk(1, dim)``                                            |                        |
 
 The in-place forms ``x.sign_()``, ``x.sgn_()``, ``x.round_()`` and ``x.heaviside_(values)`` too:
 ``x`` takes the op's values and the gradient reaches its value before the call. ``dim`` may also
@@ -135,6 +137,9 @@ class Intercept(TorchFunctionMode):
             self.handle((Tensor.heaviside_,), self.in_place(torch.heaviside, self.heaviside))
         if "argmax" in ops:
             self.handle(methods("argmax"), self.argmax)
+            self.handle(methods("argmin"), self.argmin)
+            self.handle(methods("max", "min"), self.max_min)
+            self.handle(methods("topk"), self.topk)
             self.handle((F.one_hot,), self.one_hot)
             self.handle(SHAPE_OPS | CASTS, self.follow)
 
@@ -216,14 +221,39 @@ class Intercept(TorchFunctionMode):
         est, relaxed = self.ops["argmax"]
         return relaxed or (self.training and est.stochastic)
 
-    def argmax(self, func, args, kwargs):
+    def argmax(self, func, args, kwargs, largest: bool = True):
         index = func(*args, **kwargs)
-        x = first_arg(args, kwargs)
-        if "out" not in kwargs and is_real(x) and self.acts(x, self.changes_argmax()):
-            # numpy's name for dim, which torch accepts too: torch.argmax(x, axis=-1)
-            dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
-            self.indices[index] = (x, dim)
+        # numpy's name for dim, which torch accepts too: torch.argmax(x, axis=-1)
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
+        self._follow_index(index, first_arg(args, kwargs), dim, largest, kwargs)
         return index
+
+    def argmin(self, func, args, kwargs):
+        return self.argmax(func, args, kwargs, largest=False)
+
+    def max_min(self, func, args, kwargs):
+        """``x.max(dim)`` / ``x.min(dim)``: its indices, as argmax / argmin (no dim: untouched)."""
+        out = func(*args, **kwargs)
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
+        if isinstance(dim, int) and isinstance(out, tuple):
+            largest = func in (torch.max, Tensor.max)
+            self._follow_index(out[1], first_arg(args, kwargs), dim, largest, kwargs)
+        return out
+
+    def topk(self, func, args, kwargs):
+        """``x.topk(1, dim)``: its indices, as argmax (argmin with ``largest=False``)."""
+        out = func(*args, **kwargs)
+        k = args[1] if len(args) > 1 else kwargs.get("k")
+        if k == 1:
+            dim = args[2] if len(args) > 2 else kwargs.get("dim", -1)
+            largest = args[3] if len(args) > 3 else kwargs.get("largest", True)
+            self._follow_index(out[1], first_arg(args, kwargs), dim, largest, kwargs)
+        return out
+
+    def _follow_index(self, index, x, dim, largest: bool, kwargs) -> None:
+        """Remember ``index`` as the argmax of ``x`` along ``dim`` (of ``-x`` for a minimum)."""
+        if "out" not in kwargs and is_real(x) and self.acts(x, self.changes_argmax()):
+            self.indices[index] = (x if largest else -x, dim)
 
     def one_hot(self, func, args, kwargs):
         onehot = func(*args, **kwargs)

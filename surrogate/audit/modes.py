@@ -104,7 +104,6 @@ class Healer(Intercept):
         super().__init__(dict.fromkeys(("step", "sign", "round", "argmax"), ste))
         names = ("floor", "ceil", "trunc", "fix")
         self.handle([f for f, n in HARD_OPS.items() if n in names], self.straight)
-        self.handle([f for f, n in HARD_OPS.items() if n == "argmin"], self.argmax)
         self.handle([f for f, n in HARD_OPS.items() if n in COMPARISONS], self.compare)
         self.handle(WHERE, self.where)
         self.diffs = WeakTensorKeyDictionary()  # comparison result -> a - b

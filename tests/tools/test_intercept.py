@@ -434,3 +434,32 @@ def test_in_place_forms_get_the_same_values_and_gradient_as_the_out_of_place_one
     assert torch.equal(values[0], values[1])
     assert grads[0].abs().sum() > 0
     torch.testing.assert_close(grads[0], grads[1])
+
+
+# Index ops that pick a maximum or a minimum, each against argmax of x (or of -x), through the
+# same one-hot and cast.
+INDEX_OPS = [
+    ("x.argmin(-1)", lambda x: x.argmin(-1), False),
+    ("x.max(-1).indices", lambda x: x.max(-1).indices, True),
+    ("torch.max(x, dim=1)[1]", lambda x: torch.max(x, dim=1)[1], True),
+    ("x.min(dim=-1).indices", lambda x: x.min(dim=-1).indices, False),
+    ("x.topk(1, dim=-1).indices", lambda x: x.topk(1, dim=-1).indices, True),
+    ("torch.topk(x, 1, largest=False)", lambda x: torch.topk(x, 1, largest=False)[1], False),
+]
+
+
+@pytest.mark.parametrize(("form", "index_of", "largest"), INDEX_OPS, ids=[f for f, *_ in INDEX_OPS])
+def test_index_ops_reach_the_scores_like_argmax(form, index_of, largest):
+    torch.manual_seed(0)
+    scores = torch.randn(6, 4, requires_grad=True)
+    weights = torch.randn(6, 4)
+    with surrogate.intercept(argmax="softmax"):
+        index = index_of(scores)
+        onehot = F.one_hot(index, 4).float().reshape(6, 4)  # topk keeps a dim of 1
+    (onehot * weights).sum().backward()
+    intercepted = scores.grad.clone()
+    scores.grad = None
+    logits = scores if largest else -scores  # written with surrogate's argmax
+    (surrogate.argmax(logits, "softmax", dim=-1) * weights).sum().backward()
+    assert intercepted.abs().sum() > 0
+    torch.testing.assert_close(intercepted, scores.grad)
