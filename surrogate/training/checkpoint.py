@@ -67,16 +67,13 @@ class AtomicCheckpoint(ModelCheckpoint):
 
     def _bring(self, path: str | None) -> str:
         """``path``'s file copied (atomically) into this callback's folder; its new path, or ""
-        if there is none."""
+        if there is none (a copy an earlier resume brought serves when ``path`` is gone)."""
         if not path:
             return ""
         target = self._moved_path(path)
-        if Path(target).is_file():
-            return target
-        if not Path(path).is_file():
-            return ""
-        _copy(path, target)
-        return target
+        if Path(path).is_file():
+            _copy(path, target)
+        return target if Path(target).is_file() else ""
 
 
 @rank_zero_only
