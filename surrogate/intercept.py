@@ -16,7 +16,10 @@ backward; their forward stays PyTorch's, bit for bit:
 |         | also the index of ``argmin``, ``max(dim)``, ``min(dim)``,   | (of −x for a minimum)  |
 |         | ``topk(1, dim)``                                            |                        |
 
-The in-place forms ``x.sign_()``, ``x.sgn_()``, ``x.round_()`` and ``x.heaviside_(values)`` too:
+``round`` also covers ``torch.floor`` and ``torch.ceil`` (``x.floor()``, ``x.ceil()``): they jump by
+1 at the integers, so they get round's backward at x ∓ ½. ``trunc`` is not covered (it does not
+jump at 0). The in-place forms ``x.sign_()``, ``x.sgn_()``, ``x.round_()``, ``x.floor_()``,
+``x.ceil_()`` and ``x.heaviside_(values)`` too:
 ``x`` takes the op's values and the gradient reaches its value before the call. ``dim`` may also
 be given as numpy's ``axis``.
 
@@ -132,6 +135,9 @@ class Intercept(TorchFunctionMode):
         if "round" in ops:
             self.handle(methods("round"), self.round)
             self.handle((Tensor.round_,), self.in_place(torch.round, self.round))
+            self.handle(methods("floor", "ceil"), self.floor_ceil)
+            self.handle((Tensor.floor_,), self.in_place(torch.floor, self.floor_ceil))
+            self.handle((Tensor.ceil_,), self.in_place(torch.ceil, self.floor_ceil))
         if "step" in ops:
             self.handle(methods("heaviside"), self.heaviside)
             self.handle((Tensor.heaviside_,), self.in_place(torch.heaviside, self.heaviside))
@@ -203,6 +209,17 @@ class Intercept(TorchFunctionMode):
     def round(self, func, args, kwargs):
         decimals = args[1] if len(args) > 1 else kwargs.get("decimals", 0)
         return self.scalar(ROUND, "round", func, args, kwargs, scale=10.0**decimals)
+
+    def floor_ceil(self, func, args, kwargs):
+        """floor and ceil jump by 1 at the integers: round's backward at x ∓ ½ (its boundaries
+        k + ½ moved onto the integers), with PyTorch's forward."""
+        x = first_arg(args, kwargs)
+        est, relaxed = self.ops["round"]
+        if "out" in kwargs or not is_real(x) or not self.acts(x, relaxed):
+            return func(*args, **kwargs)
+        shift = -0.5 if func in (torch.floor, Tensor.floor) else 0.5
+        exact = None if relaxed else (lambda: func(*args, **kwargs))
+        return SurrogateFunction.apply(x + shift, ROUND, est, relaxed, exact, 1.0)
 
     def heaviside(self, func, args, kwargs):
         x = first_arg(args, kwargs)

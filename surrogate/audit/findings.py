@@ -19,10 +19,9 @@ REMEDIES = {
     "heaviside": "intercept(step=...) or surrogate.Step",
     "round": "intercept(round=...) or surrogate.Round",
     "argmax": "intercept(argmax=...) before F.one_hot, or surrogate.ArgMax",
-    "argmin": "surrogate.argmax(-x, ...)",
-    **dict.fromkeys(
-        ("floor", "ceil", "trunc", "fix"), "x + (op(x) - x).detach(), straight-through"
-    ),
+    "argmin": "intercept(argmax=...) before F.one_hot, or surrogate.argmax(-x, ...)",
+    **dict.fromkeys(("floor", "ceil"), "intercept(round=...)"),
+    **dict.fromkeys(("trunc", "fix"), "x + (op(x) - x).detach(), straight-through"),
     **dict.fromkeys(("gt", "ge", "lt", "le"), "surrogate.step(a - b, ...) for (a > b).float()"),
     **dict.fromkeys(("eq", "ne"), "surrogate.argmax for a one-hot of the maximum"),
 }

@@ -463,3 +463,17 @@ def test_index_ops_reach_the_scores_like_argmax(form, index_of, largest):
     (surrogate.argmax(logits, "softmax", dim=-1) * weights).sum().backward()
     assert intercepted.abs().sum() > 0
     torch.testing.assert_close(intercepted, scores.grad)
+
+
+@pytest.mark.parametrize("name", ["floor", "ceil"])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_floor_and_ceil_get_rounds_bump_at_the_integers(name, in_place):
+    x = torch.linspace(-2.7, 2.7, 55, dtype=torch.float64, requires_grad=True)
+    with surrogate.intercept(round="sigmoid"):
+        h = x * 1.0
+        y = getattr(h, f"{name}_")() if in_place else getattr(torch, name)(h)
+    y.sum().backward()
+    assert torch.equal(y.detach(), getattr(torch, name)(x.detach()))  # PyTorch's forward
+    r = x.detach() - torch.round(x.detach())  # distance to the nearest integer, where they jump
+    s = torch.sigmoid(4.0 * r)  # sigmoid's bump at its default beta = 4
+    torch.testing.assert_close(x.grad, 4.0 * s * (1 - s))
