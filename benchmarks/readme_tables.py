@@ -17,6 +17,8 @@ import re
 import sys
 from pathlib import Path
 
+from surrogate.training.significance import mark
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
@@ -33,13 +35,6 @@ def _pm(row: dict, key: str) -> str:
     return f"{float(mean):.4f}" + ("" if std == "" else f" ± {float(std):.4f}")
 
 
-def _versus(row: dict) -> str:
-    """The report's significance mark: best, tied or lower than the best (Welch's p), or ?."""
-    if row["vs_best"] in ("tied", "lower"):
-        return f"{row['vs_best']} (p {float(row['p_vs_best']):.2g})"
-    return row["vs_best"]
-
-
 def table(name: str) -> str:
     """The Markdown table of ``benchmarks/results/NAME/comparison.csv``."""
     with open(RESULTS / name / "comparison.csv", newline="") as f:
@@ -53,7 +48,11 @@ def table(name: str) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rank, row in enumerate(rows, start=1):
         cells = [str(rank), *(f"`{row[k]}`" for k in swept), row["seeds"]]
-        cells += [_pm(row, "test_acc"), _versus(row), _pm(row, "best_val_acc")]
+        cells += [
+            _pm(row, "test_acc"),
+            mark(row["vs_best"], float(row["p_vs_best"] or "nan")),
+            _pm(row, "best_val_acc"),
+        ]
         for t in THRESHOLDS[name]:
             cells += [
                 _number(row[f"epochs_to_val_acc_{t}"]),

@@ -49,7 +49,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from surrogate.estimators import Estimator
 from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
-from surrogate.op_estimators import parse_ops
+from surrogate.op_estimators import parse_ops, summary
 from surrogate.torch_calls import CASTS, SHAPE_OPS, bypass, bypassed, first_arg, is_real, methods
 
 Tensor = torch.Tensor
@@ -114,6 +114,12 @@ class HeavisideFunction(torch.autograd.Function):
         return gx, gv, None, None
 
 
+def _dim(args: tuple, kwargs: dict):
+    """The ``dim`` of a reduction call, given second, as ``dim``, or as numpy's ``axis``
+    (``torch.argmax(x, axis=-1)``); None if absent."""
+    return args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
+
+
 class Intercept(TorchFunctionMode):
     """The mode behind ``surrogate.intercept``; ``ops`` maps op -> (estimator, relaxed).
 
@@ -153,9 +159,7 @@ class Intercept(TorchFunctionMode):
         self.handlers.update(dict.fromkeys(funcs, handler))
 
     def __repr__(self) -> str:
-        named = ", ".join(f"{op}={est!r}" + (" (relaxed)" if r else "") for op, (est, r) in
-                          self.ops.items())  # fmt: skip
-        return f"intercept({named}{', training=True' if self.training else ''})"
+        return f"intercept({summary(self.ops)}{', training=True' if self.training else ''})"
 
     def __enter__(self):
         # torch.compile must not trace into the mode: decorated here, at first use, not at import
@@ -240,9 +244,7 @@ class Intercept(TorchFunctionMode):
 
     def argmax(self, func, args, kwargs, largest: bool = True):
         index = func(*args, **kwargs)
-        # numpy's name for dim, which torch accepts too: torch.argmax(x, axis=-1)
-        dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
-        self._follow_index(index, first_arg(args, kwargs), dim, largest, kwargs)
+        self._follow_index(index, first_arg(args, kwargs), _dim(args, kwargs), largest, kwargs)
         return index
 
     def argmin(self, func, args, kwargs):
@@ -251,7 +253,7 @@ class Intercept(TorchFunctionMode):
     def max_min(self, func, args, kwargs):
         """``x.max(dim)`` / ``x.min(dim)``: its indices, as argmax / argmin (no dim: untouched)."""
         out = func(*args, **kwargs)
-        dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
+        dim = _dim(args, kwargs)
         if isinstance(dim, int) and isinstance(out, tuple):
             largest = func in (torch.max, Tensor.max)
             self._follow_index(out[1], first_arg(args, kwargs), dim, largest, kwargs)

@@ -65,6 +65,14 @@ def parse_ops(
     return parsed
 
 
+def summary(estimators: Mapping[str, tuple[Estimator, bool]]) -> str:
+    """``op=estimator(...)`` per op, ``(relaxed)`` where relaxed, comma-separated (for messages)."""
+    return ", ".join(
+        f"{op}={est!r}" + (" (relaxed)" if relaxed else "")
+        for op, (est, relaxed) in estimators.items()
+    )
+
+
 def describe(estimators: Mapping[str, tuple[Estimator, bool]]) -> dict[str, dict[str, Any]]:
     """Each op's estimator with all of its parameters, as plain values (for metrics and logs)."""
     out = {}

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
-from surrogate.op_estimators import parse_ops
+from surrogate.op_estimators import parse_ops, summary
 from surrogate.training.networks import build_net
 from surrogate.training.optimization import build_optimizer, build_scheduler, check_optimization
 from surrogate.training.running_mean import RunningMean
@@ -79,11 +79,7 @@ class HardNetClassifier(pl.LightningModule):
         return loss
 
     def _stop(self, loss: torch.Tensor) -> None:
-        estimators = parse_ops(self.hparams.ops, "op", default="ste")
-        ops = ", ".join(
-            f"{op}={est!r}{' (relaxed)' if relaxed else ''}"
-            for op, (est, relaxed) in estimators.items()
-        )
+        ops = summary(parse_ops(self.hparams.ops, "op", default="ste"))
         raise NonFiniteLoss(
             f"the training loss is {loss.item()} at step {self.global_step + 1} (epoch "
             f"{self.current_epoch + 1}) with op {ops}, model.optimizer.lr="

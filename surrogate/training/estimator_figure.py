@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 import surrogate
+from surrogate.training.atomic import write_atomic
 
 X = torch.linspace(-2.5, 2.5, 1001, dtype=torch.float64)
 LOGITS = (2.0, 1.0, 0.5)
@@ -86,8 +87,6 @@ def draw(path: Path) -> None:
         "scalar estimator at its defaults, x in [-2.5, 2.5]"
     )
     fig.tight_layout()
-    from surrogate.training.atomic import write_atomic
-
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
 

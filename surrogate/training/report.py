@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from surrogate.training.atomic import write_atomic
-from surrogate.training.significance import verdict, welch_p
+from surrogate.training.significance import mark, verdict, welch_p
 from surrogate.training.sweep_plan import planned_jobs
 
 THRESHOLDS = (0.5, 0.8, 0.9)
@@ -178,12 +178,6 @@ def _pm(row: dict, key: str) -> str:
     return f"{mean:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
 
 
-def _versus(row: dict) -> str:
-    if row["vs_best"] in ("tied", "lower"):
-        return f"{row['vs_best']} (p {row['p_vs_best']:.2g})"
-    return row["vs_best"]
-
-
 def to_markdown(columns: list[str], rows: list[dict], runs: Sequence[Run], title: str) -> str:
     swept = columns[: columns.index("seeds")]
     reach = [c for c in columns if c.startswith(("epochs_to", "seconds_to"))]
@@ -193,7 +187,11 @@ def to_markdown(columns: list[str], rows: list[dict], runs: Sequence[Run], title
     lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rank, row in enumerate(rows, start=1):
         cells = [str(rank), *(f"`{row[k]}`" for k in swept), str(row["seeds"])]
-        cells += [_pm(row, "test_acc"), _versus(row), _pm(row, "best_val_acc")]
+        cells += [
+            _pm(row, "test_acc"),
+            mark(row["vs_best"], row["p_vs_best"]),
+            _pm(row, "best_val_acc"),
+        ]
         cells += [_cell(row[c]) for c in reach]
         cells += [_cell(row["wall_seconds_mean"]), str(row["failed"])]
         lines.append("| " + " | ".join(cells) + " |")

@@ -45,3 +45,8 @@ def verdict(p: float, is_best: bool) -> str:
     if math.isnan(p):
         return "?"
     return "lower" if p < LEVEL else "tied"
+
+
+def mark(verdict: str, p: float) -> str:
+    """How a report shows a verdict: ``tied (p 0.47)``, ``lower (p 0.012)``, ``best`` or ``?``."""
+    return f"{verdict} (p {p:.2g})" if verdict in ("tied", "lower") else verdict
