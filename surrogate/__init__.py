@@ -24,14 +24,17 @@ from surrogate.estimators import Custom, Estimator, available, estimator, parame
 from surrogate.functional import argmax, round, sign, step
 from surrogate.intercept import intercept
 from surrogate.modules import ArgMax, HardOp, Round, Sign, Step
+from surrogate.schedules import EstimatorSchedule, Schedule
 from surrogate.swap import swap
 
 __all__ = [
     "ArgMax",
     "Custom",
     "Estimator",
+    "EstimatorSchedule",
     "HardOp",
     "Round",
+    "Schedule",
     "Sign",
     "Step",
     "argmax",
