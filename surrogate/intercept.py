@@ -40,6 +40,7 @@ blocks override the ops they name and leave the others to the outer block.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -48,9 +49,29 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from surrogate.estimators import Estimator
-from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
+from surrogate.hardops import ROUND, SIGN, RoundOp
+from surrogate.intercept_compare import CompareHandlers
+from surrogate.intercept_functions import HeavisideFunction, SurrogateFunction
+from surrogate.intercept_index import IndexHandlers
 from surrogate.op_estimators import parse_ops, summary
-from surrogate.torch_calls import CASTS, SHAPE_OPS, bypass, bypassed, first_arg, is_real, methods
+from surrogate.torch_calls import (
+    ARITHMETIC,
+    CASTS,
+    INEQUALITIES,
+    LOOKUPS,
+    MASKED_FILL,
+    PUTS,
+    SCATTERS,
+    SHAPE_OPS,
+    WHERE,
+    bypass,
+    bypassed,
+    first_arg,
+    is_real,
+    methods,
+)
+
+__all__ = ["Intercept", "SurrogateFunction", "HeavisideFunction", "intercept"]
 
 Tensor = torch.Tensor
 COMPILE_NOTE = (
@@ -67,74 +88,41 @@ def run_eagerly(fn):
         return torch.compiler.disable(fn)
 
 
-class SurrogateFunction(torch.autograd.Function):
-    """Forward ``exact()`` (PyTorch's own output) or, if None, the estimator's; backward the
-    estimator's ``grad``. ``scale`` runs the op on x·scale and divides the output by it
-    (``torch.round(x, decimals=d)`` is round(x·10^d)/10^d, whose derivative is p at x·10^d)."""
+class TruncOp(RoundOp):
+    """trunc(x) = torch.trunc(x): floor for x >= 0, ceil for x < 0, so it jumps by 1 at every
+    nonzero integer and not at 0. Offset r = x − k, k the nearest nonzero integer (round(x), or
+    sign(x) where that is 0; 1 at 0): round's nearest-boundary rule on trunc's jumps."""
 
-    @staticmethod
-    def forward(ctx, x, op, est, relaxed, exact, scale):
-        with bypass():
-            out, saved = est.forward(op, x if scale == 1 else x * scale, relaxed)
-            if exact is not None:
-                out = exact()
-            elif scale != 1:
-                out = out / scale
-        ctx.save_for_backward(*saved)
-        ctx.op, ctx.est, ctx.dtype = op, est, x.dtype
-        return out
+    def exact(self, x):
+        return torch.trunc(x)
 
-    @staticmethod
-    def backward(ctx, g):
-        grad = ctx.est.grad(ctx.op, g, *ctx.saved_tensors).to(ctx.dtype)
-        return grad, None, None, None, None, None
+    def offset(self, x):
+        k = torch.round(x)
+        k = torch.where(k == 0, torch.where(x < 0, -1.0, 1.0).to(x.dtype), k)
+        return torch.where(x.abs() == math.inf, x, x - k)
 
 
-class HeavisideFunction(torch.autograd.Function):
-    """``torch.heaviside(x, values)`` (or step's relaxed forward) with step's backward for x and
-    the exact 1[x = 0] for ``values``; x and values come broadcast to one shape."""
-
-    @staticmethod
-    def forward(ctx, x, values, est, relaxed):
-        with bypass():
-            out, saved = est.forward(STEP, x, relaxed)
-            if not relaxed:
-                out = torch.heaviside(x, values)
-        at_zero = (x == 0,) if ctx.needs_input_grad[1] and not relaxed else ()
-        ctx.save_for_backward(*at_zero, *saved)
-        ctx.est, ctx.dtype, ctx.has_zero = est, x.dtype, bool(at_zero)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        saved = ctx.saved_tensors
-        at_zero, saved = (saved[0], saved[1:]) if ctx.has_zero else (None, saved)
-        gx = ctx.est.grad(STEP, g, *saved).to(ctx.dtype) if ctx.needs_input_grad[0] else None
-        gv = torch.where(at_zero, g, 0.0) if at_zero is not None else None
-        return gx, gv, None, None
+TRUNC = TruncOp()
 
 
-def _dim(args: tuple, kwargs: dict):
-    """The ``dim`` of a reduction call, given second, as ``dim``, or as numpy's ``axis``
-    (``torch.argmax(x, axis=-1)``); None if absent."""
-    return args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
-
-
-class Intercept(TorchFunctionMode):
+class Intercept(CompareHandlers, IndexHandlers, TorchFunctionMode):
     """The mode behind ``surrogate.intercept``; ``ops`` maps op -> (estimator, relaxed).
 
-    Handlers receive ``(func, args, kwargs)`` and run with other intercepts bypassed. Argmax
-    indices and one-hots are followed in weak maps that die with the block.
+    Handlers receive ``(func, args, kwargs)`` and run with other intercepts bypassed. Followed
+    tensors live in weak maps that die with the block: ``values`` maps a mask or an integer
+    one-hot to make(dtype), its values as a differentiable tensor of that dtype; ``indices`` maps
+    an argmax index to its ``Picked``.
     """
 
     _eager = False  # whether __torch_function__ is wrapped in torch.compiler.disable yet
+    casts = CASTS
 
     def __init__(self, ops: dict[str, tuple[Estimator, bool]], training: bool = False):
         super().__init__()
         self.ops, self.training = dict(ops), bool(training)
         self.handlers: dict[Any, Any] = {}
-        self.indices = WeakTensorKeyDictionary()  # argmax output -> (logits, dim)
-        self.values = WeakTensorKeyDictionary()  # integer one-hot -> make(dtype), differentiable
+        self.indices = WeakTensorKeyDictionary()  # argmax output -> Picked
+        self.values = WeakTensorKeyDictionary()  # mask or integer one-hot -> make(dtype)
         if "sign" in ops:
             self.handle(methods("sign", "sgn"), self.sign)
             self.handle((Tensor.sign_, Tensor.sgn_), self.in_place(torch.sign, self.sign))
@@ -144,16 +132,27 @@ class Intercept(TorchFunctionMode):
             self.handle(methods("floor", "ceil"), self.floor_ceil)
             self.handle((Tensor.floor_,), self.in_place(torch.floor, self.floor_ceil))
             self.handle((Tensor.ceil_,), self.in_place(torch.ceil, self.floor_ceil))
+            self.handle(methods("trunc", "fix"), self.trunc)
+            self.handle((Tensor.trunc_, Tensor.fix_), self.in_place(torch.trunc, self.trunc))
         if "step" in ops:
             self.handle(methods("heaviside"), self.heaviside)
             self.handle((Tensor.heaviside_,), self.in_place(torch.heaviside, self.heaviside))
+            self.handle(INEQUALITIES, self.compare)
         if "argmax" in ops:
             self.handle(methods("argmax"), self.argmax)
             self.handle(methods("argmin"), self.argmin)
             self.handle(methods("max", "min"), self.max_min)
             self.handle(methods("topk"), self.topk)
             self.handle((F.one_hot,), self.one_hot)
+            self.handle(SCATTERS, self.scatter)
+            self.handle(LOOKUPS, self.lookup)
+        if "step" in ops or "argmax" in ops:  # where a mask or a one-hot becomes numbers
             self.handle(SHAPE_OPS | CASTS, self.follow)
+            self.handle(ARITHMETIC, self.arithmetic)
+            self.handle(WHERE, self.where)
+            self.handle(MASKED_FILL, self.masked_fill)
+            self.handle((Tensor.masked_fill_,), self.masked_fill_)
+            self.handle(PUTS, self.put)
 
     def handle(self, funcs, handler) -> None:
         self.handlers.update(dict.fromkeys(funcs, handler))
@@ -225,6 +224,16 @@ class Intercept(TorchFunctionMode):
         exact = None if relaxed else (lambda: func(*args, **kwargs))
         return SurrogateFunction.apply(x + shift, ROUND, est, relaxed, exact, 1.0)
 
+    def trunc(self, func, args, kwargs):
+        """trunc (and its alias fix) jumps by 1 at every nonzero integer: round's bump at the
+        distance to the nearest one (``TruncOp``), with PyTorch's forward, also under a relaxed
+        round."""
+        x = first_arg(args, kwargs)
+        est = self.ops["round"][0]
+        if "out" in kwargs or not is_real(x) or not self.acts(x, False):
+            return func(*args, **kwargs)
+        return SurrogateFunction.apply(x, TRUNC, est, False, lambda: func(*args, **kwargs), 1.0)
+
     def heaviside(self, func, args, kwargs):
         x = first_arg(args, kwargs)
         values = args[1] if len(args) > 1 else kwargs.get("values")
@@ -236,80 +245,25 @@ class Intercept(TorchFunctionMode):
         shape = torch.broadcast_shapes(x.shape, values.shape)
         return HeavisideFunction.apply(x.expand(shape), values.expand(shape), est, relaxed)
 
-    # --- argmax -> one_hot -> cast ---------------------------------------------------------------
+    # --- followed masks, one-hots and indices --------------------------------------------------
 
-    def changes_argmax(self) -> bool:
-        est, relaxed = self.ops["argmax"]
-        return relaxed or (self.training and est.stochastic)
-
-    def argmax(self, func, args, kwargs, largest: bool = True):
-        index = func(*args, **kwargs)
-        self._follow_index(index, first_arg(args, kwargs), _dim(args, kwargs), largest, kwargs)
-        return index
-
-    def argmin(self, func, args, kwargs):
-        return self.argmax(func, args, kwargs, largest=False)
-
-    def max_min(self, func, args, kwargs):
-        """``x.max(dim)`` / ``x.min(dim)``: its indices, as argmax / argmin (no dim: untouched)."""
-        out = func(*args, **kwargs)
-        dim = _dim(args, kwargs)
-        if isinstance(dim, int) and isinstance(out, tuple):
-            largest = func in (torch.max, Tensor.max)
-            self._follow_index(out[1], first_arg(args, kwargs), dim, largest, kwargs)
-        return out
-
-    def topk(self, func, args, kwargs):
-        """``x.topk(1, dim)``: its indices, as argmax (argmin with ``largest=False``)."""
-        out = func(*args, **kwargs)
-        k = args[1] if len(args) > 1 else kwargs.get("k")
-        if k == 1:
-            dim = args[2] if len(args) > 2 else kwargs.get("dim", -1)
-            largest = args[3] if len(args) > 3 else kwargs.get("largest", True)
-            self._follow_index(out[1], first_arg(args, kwargs), dim, largest, kwargs)
-        return out
-
-    def _follow_index(self, index, x, dim, largest: bool, kwargs) -> None:
-        """Remember ``index`` as the argmax of ``x`` along ``dim`` (of ``-x`` for a minimum)."""
-        if "out" not in kwargs and is_real(x) and self.acts(x, self.changes_argmax()):
-            self.indices[index] = (x if largest else -x, dim)
-
-    def one_hot(self, func, args, kwargs):
-        onehot = func(*args, **kwargs)
-        index = first_arg(args, kwargs, "tensor")
-        found = self.indices.get(index) if isinstance(index, Tensor) else None
-        if found is not None:
-            self.values[onehot] = self.one_hot_maker(*found, index, onehot.shape)
-        return onehot
-
-    def one_hot_maker(self, x: Tensor, dim: int | None, index: Tensor, shape: torch.Size):
-        """make(dtype): ``one_hot(index, shape[-1]).to(dtype)``'s values, differentiable in x."""
-        est, relaxed = self.ops["argmax"]
-        changes = self.changes_argmax()
-        training = self.training
-
-        def make(dtype: torch.dtype) -> Tensor:
-            z, d = (x.reshape(-1), 0) if dim is None or x.dim() == 0 else (x, dim % x.dim())
-            keep = index.reshape(z.shape[:d] + (1,) + z.shape[d + 1 :])
-
-            def exact():
-                return torch.zeros(z.shape, dtype=dtype, device=z.device).scatter_(d, keep, 1)
-
-            op = ArgmaxOp(d, training)
-            y = SurrogateFunction.apply(z, op, est, relaxed, None if changes else exact, 1.0)
-            y = y.to(dtype).movedim(d, -1)
-            n, c = shape[-1], z.shape[d]
-            y = F.pad(y, (0, n - c)) if n > c else y[..., :n]
-            return y.reshape(shape)
-
-        return make
+    def changes_forward(self) -> bool:
+        """Whether argmax's estimator changes the one-hot's values (relaxed, or sampling)."""
+        return "argmax" in self.ops and self.changes_argmax()
 
     def follow(self, func, args, kwargs):
-        """A shape op or cast of a followed one-hot: follow the result, or at a cast to a float
-        dtype return the differentiable version."""
+        """A shape op or cast of a followed mask, one-hot or index: follow the result, or at a
+        cast of a mask or one-hot to a float dtype return the differentiable version. An index
+        reading rows of a float tensor (``weight[idx]``) is a lookup."""
         out = func(*args, **kwargs)
         src = first_arg(args, kwargs)
-        make = self.values.get(src) if isinstance(src, Tensor) else None
+        if not isinstance(src, Tensor):
+            return out
+        if func is Tensor.__getitem__ and "argmax" in self.ops and is_real(src):
+            return self.join_lookup(out, args[1], src)
+        if src in self.indices:
+            return self.follow_index(func, args, kwargs, out)
+        make = self.values.get(src)
         if make is None or not isinstance(out, Tensor):
             return out
         if func not in CASTS:
@@ -317,7 +271,7 @@ class Intercept(TorchFunctionMode):
             self.values[out] = lambda dtype: func(make(dtype), *rest, **kwargs)
         elif not out.is_floating_point():
             self.values[out] = make  # an integer copy or a move: the same values
-        elif torch.is_grad_enabled() or self.changes_argmax():
+        elif self.joins():
             y = make(out.dtype).to(out.device)
             if y.shape == out.shape:
                 return y

@@ -1,6 +1,7 @@
 """Plain torch calls as a ``TorchFunctionMode`` sees them, for ``surrogate.intercept`` and
 ``surrogate.audit``: the calls that carry a tensor's values unchanged (shape ops and casts), the
-arguments of a call, and the switch that lets a mode compute an exact forward untouched.
+comparisons and the calls that turn a mask or an index into numbers, the arguments of a call, and
+the switch that lets a mode compute an exact forward untouched.
 """
 
 from __future__ import annotations
@@ -36,6 +37,26 @@ CASTS = frozenset(
     )
 )  # fmt: skip
 
+# x > t, x >= t (+1: the step of x − t) and x < t, x <= t (−1: the step of t − x); the operators
+# (also the reflected ``0 < x``, which Python runs as ``x > 0``) dispatch as the methods.
+INEQUALITIES = {
+    **dict.fromkeys(methods("gt", "ge", "greater", "greater_equal", "__gt__", "__ge__"), 1),
+    **dict.fromkeys(methods("lt", "le", "less", "less_equal", "__lt__", "__le__"), -1),
+}
+# Elementwise arithmetic whose result a mask's or one-hot's values enter by type promotion.
+ARITHMETIC = frozenset(
+    methods(
+        "add", "sub", "subtract", "rsub", "mul", "multiply", "div", "divide", "true_divide",
+        "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+        "__rtruediv__", "__div__", "__rdiv__",
+    )
+)  # fmt: skip
+WHERE = (torch.where, Tensor.where)
+MASKED_FILL = frozenset(methods("masked_fill"))
+PUTS = frozenset(methods("index_put", "index_put_") + (Tensor.__setitem__,))
+SCATTERS = frozenset(methods("scatter", "scatter_"))
+LOOKUPS = frozenset((torch.nn.functional.embedding,) + methods("index_select"))
+
 
 def bypassed() -> bool:
     """Whether a mode is computing an exact forward, which every mode leaves alone."""
@@ -55,6 +76,28 @@ def bypass():
 def first_arg(args: tuple, kwargs: dict, name: str = "input") -> Any:
     """A call's first argument, given by position or as ``name``."""
     return args[0] if args else kwargs.get(name)
+
+
+def arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
+    """A call's argument ``i``, given by position or as ``name``."""
+    return args[i] if len(args) > i else kwargs.get(name, default)
+
+
+def broadcasts_to(v: Any, shape: torch.Size) -> bool:
+    """Whether ``v`` (a Python number or a tensor) broadcasts to ``shape`` as it is."""
+    if not isinstance(v, Tensor):
+        return isinstance(v, (int, float))
+    try:
+        return torch.broadcast_shapes(v.shape, shape) == shape
+    except RuntimeError:
+        return False
+
+
+def constant_like(value: Any, like: Tensor) -> Tensor:
+    """``value`` (a number or a tensor) as a tensor without gradient, in like's dtype and device."""
+    if isinstance(value, Tensor):
+        return value.detach().to(like.dtype)
+    return torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
 def is_real(x: Any) -> bool:

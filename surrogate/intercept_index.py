@@ -1,0 +1,172 @@
+"""Index ops as argmax, for ``surrogate.intercept(argmax=...)``.
+
+The index of ``argmax`` (of ``argmin``, ``max(dim)``, ``min(dim)``, ``topk(1)``: argmax of −x for a
+minimum) is PyTorch's int64 tensor, remembered as a ``Picked``: the scores, the dim, the index and
+``rows``, which row of the scores each element of the tensor comes from. A shape op on the index
+(view, reshape, unsqueeze, flatten, permute, indexing...) is followed by running it on ``rows``.
+Where the index becomes numbers, the argmax estimator's one-hot Y (rows × classes) joins:
+
+    F.one_hot(idx, n)               = Y[rows], padded to n (joins at the cast to a float dtype)
+    zeros.scatter_(d, idx, v)       = y + Y·(v − y) along d       ∂/∂Y = v − y
+    F.embedding(idx, W), W[idx],    = Y[rows] @ W                 ∂/∂Y = g @ Wᵀ
+    W.index_select(0, idx)
+
+with PyTorch's values, and its gradient to W, y and v.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from surrogate.hardops import ArgmaxOp
+from surrogate.intercept_functions import Attach, SurrogateFunction, attach_jump
+from surrogate.torch_calls import arg, broadcasts_to, constant_like, first_arg, is_real
+
+Tensor = torch.Tensor
+
+
+class Picked(NamedTuple):
+    """An index followed from an argmax of ``scores`` along ``dim`` (None: flattened)."""
+
+    scores: Tensor
+    dim: int | None
+    index: Tensor  # argmax's own output
+    rows: Tensor  # for each element of the followed tensor, its row of the scores
+
+
+def reduction_dim(args: tuple, kwargs: dict):
+    """The ``dim`` of a reduction call, given second, as ``dim``, or as numpy's ``axis``
+    (``torch.argmax(x, axis=-1)``); None if absent."""
+    return args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
+
+
+class IndexHandlers:
+    """The handlers of index ops and of the calls that make numbers of a followed index; mixed
+    into ``Intercept``, whose ``indices`` maps an index to its ``Picked``."""
+
+    def changes_argmax(self) -> bool:
+        est, relaxed = self.ops["argmax"]
+        return relaxed or (self.training and est.stochastic)
+
+    def argmax(self, func, args, kwargs, largest: bool = True):
+        index = func(*args, **kwargs)
+        x = first_arg(args, kwargs)
+        self._follow_index(index, x, reduction_dim(args, kwargs), largest, kwargs)
+        return index
+
+    def argmin(self, func, args, kwargs):
+        return self.argmax(func, args, kwargs, largest=False)
+
+    def max_min(self, func, args, kwargs):
+        """``x.max(dim)`` / ``x.min(dim)``: its indices, as argmax / argmin (no dim: untouched)."""
+        out = func(*args, **kwargs)
+        dim = reduction_dim(args, kwargs)
+        if isinstance(dim, int) and isinstance(out, tuple):
+            largest = func in (torch.max, Tensor.max)
+            self._follow_index(out[1], first_arg(args, kwargs), dim, largest, kwargs)
+        return out
+
+    def topk(self, func, args, kwargs):
+        """``x.topk(1, dim)``: its indices, as argmax (argmin with ``largest=False``)."""
+        out = func(*args, **kwargs)
+        if arg(args, kwargs, 1, "k") == 1:
+            dim, largest = arg(args, kwargs, 2, "dim", -1), arg(args, kwargs, 3, "largest", True)
+            self._follow_index(out[1], first_arg(args, kwargs), dim, largest, kwargs)
+        return out
+
+    def _follow_index(self, index, x, dim, largest: bool, kwargs) -> None:
+        """Remember ``index`` as the argmax of ``x`` along ``dim`` (of ``-x`` for a minimum)."""
+        if "out" not in kwargs and is_real(x) and self.acts(x, self.changes_argmax()):
+            rows = torch.arange(index.numel(), device=index.device).view(index.shape)
+            self.indices[index] = Picked(x if largest else -x, dim, index.detach(), rows)
+
+    def one_hot(self, func, args, kwargs):
+        onehot = func(*args, **kwargs)
+        index = first_arg(args, kwargs, "tensor")
+        picked = self.indices.get(index) if isinstance(index, Tensor) else None
+        if picked is not None:
+            self.values[onehot] = self.one_hot_maker(picked, onehot.shape[-1])
+        return onehot
+
+    def one_hot_maker(self, picked: Picked, n: int):
+        """make(dtype): the one-hot of the followed index over n classes, shape rows.shape + (n,),
+        PyTorch's values (or the estimator's where it changes the forward), differentiable in
+        the scores."""
+        est, relaxed = self.ops["argmax"]
+        changes = self.changes_argmax()
+        training = self.training
+        x, dim, index, rows = picked
+
+        def make(dtype: torch.dtype) -> Tensor:
+            z, d = (x.reshape(-1), 0) if dim is None or x.dim() == 0 else (x, dim % x.dim())
+            keep = index.reshape(z.shape[:d] + (1,) + z.shape[d + 1 :])
+
+            def exact():
+                return torch.zeros(z.shape, dtype=dtype, device=z.device).scatter_(d, keep, 1)
+
+            op = ArgmaxOp(d, training)
+            y = SurrogateFunction.apply(z, op, est, relaxed, None if changes else exact, 1.0)
+            c = z.shape[d]
+            y = y.to(dtype).movedim(d, -1).reshape(-1, c)[rows.to(y.device)]
+            return F.pad(y, (0, n - c)) if n > c else y[..., :n]
+
+        return make
+
+    def follow_index(self, func, args, kwargs, out):
+        """A shape op or integer cast of a followed index: follow ``out`` with its rows."""
+        picked = self.indices.get(first_arg(args, kwargs))
+        if isinstance(out, Tensor) and not out.is_floating_point() and out.dtype != torch.bool:
+            rows = picked.rows if func in self.casts else func(picked.rows, *args[1:], **kwargs)
+            self.indices[out] = picked._replace(rows=rows)
+        return out
+
+    def scatter(self, func, args, kwargs):
+        """``y.scatter_(d, idx, v)`` with idx a followed index of size 1 along d, y's shape
+        elsewhere, and v a number or a tensor broadcastable to y: y + one_hot·(v − y) along d."""
+        y, d, idx = (
+            first_arg(args, kwargs),
+            arg(args, kwargs, 1, "dim"),
+            arg(args, kwargs, 2, "index"),
+        )
+        v = arg(args, kwargs, 3, "src", kwargs.get("value"))
+        picked = self.indices.get(idx) if isinstance(idx, Tensor) else None
+        if picked is None or "reduce" in kwargs or not is_real(y) or not self.joins():
+            return func(*args, **kwargs)
+        d = d % max(y.dim(), 1)
+        fits = idx.dim() == y.dim() and idx.shape == y.shape[:d] + (1,) + y.shape[d + 1 :]
+        if not fits or not broadcasts_to(v, y.shape):
+            return func(*args, **kwargs)
+        out = Tensor.scatter(y, d, idx, v)
+        make = self.one_hot_maker(picked._replace(rows=picked.rows.squeeze(d)), y.shape[d])
+        out = attach_jump(out, make(y.dtype).movedim(-1, d), constant_like(v, y) - y.detach())
+        return y.copy_(out) if func is Tensor.scatter_ else out
+
+    def lookup(self, func, args, kwargs):
+        """``F.embedding(idx, W)``, ``W.index_select(0, idx)``: PyTorch's rows of W, and g @ Wᵀ
+        to the one-hot of idx."""
+        if func is F.embedding:
+            idx, weight = first_arg(args, kwargs), arg(args, kwargs, 1, "weight")
+            usable = arg(args, kwargs, 3, "max_norm") is None
+        else:
+            weight, idx = first_arg(args, kwargs), arg(args, kwargs, 2, "index")
+            usable = arg(args, kwargs, 1, "dim") in (0, -weight.dim())
+        out = func(*args, **kwargs)
+        return self.join_lookup(out, idx, weight) if usable else out
+
+    def join_lookup(self, out, idx, weight):
+        """``out`` = one_hot(idx) @ W by value (W's rows picked by idx), with g @ Wᵀ to the
+        one-hot where idx is a followed index."""
+        picked = self.indices.get(idx) if isinstance(idx, Tensor) else None
+        if picked is None or not is_real(weight) or weight.dim() == 0 or not self.joins():
+            return out
+        k = weight.shape[0]
+        s = self.one_hot_maker(picked, k)(weight.dtype)
+        table = weight.detach().reshape(k, -1)
+
+        def to_s(g):
+            return g.reshape(s.shape[:-1] + (-1,)) @ table.T
+
+        return Attach.apply(out, s, to_s)
