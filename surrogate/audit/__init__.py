@@ -2,13 +2,18 @@
 
     report = surrogate.audit(model, x)
     print(report)              # op, module, elements, calls, what PyTorch gives, remedy
-    report.dead_parameters     # parameters that get no gradient, or only zeros, because of them
+    report.dead_parameters     # parameters that get no gradient, or only zeros
+    report.causes              # for each of them, the op that cut it
 
 It runs the model's forward once under a recording ``TorchFunctionMode`` (forward hooks name the
 module whose forward is running) and backpropagates a fixed random projection of the outputs (or
-``loss(outputs)``). Then it runs the same forward with every hard op made straight-through: a
-parameter that gets a gradient there but none (or only zeros) from PyTorch is dead because of the
-hard ops; one that gets none either way (unused) is not. A backward that raises, as heaviside's
+``loss(outputs)``). The dead parameters are read off that backward: those whose gradient is None
+or all zero, as ``loss.backward()`` would leave them. Each is attributed through the autograd
+graph to the first recorded op downstream of it (``surrogate.audit.attribution``): a hard op, an
+op the audit does not recognise (``detach``, an integer cast, a call under ``no_grad``), or none
+("not used in the forward"). Then it runs the same forward with every recorded hard op made
+straight-through: a hard op whose healed result gets no gradient but whose input gets one as
+written is "handled by the model" and gets no remedy. A backward that raises, as heaviside's
 does, is reported in ``report.error``, not raised. The model runs in its current train/eval mode;
 its buffers (BatchNorm statistics), the RNG and every ``.grad`` are left as they were.
 
@@ -24,8 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from surrogate.audit.findings import Finding, Report
-from surrogate.audit.modes import Healer, Recorder
+from surrogate.audit.attribution import causes
+from surrogate.audit.findings import CUT, HANDLED, UNREACHED, Finding, Report
+from surrogate.audit.modes import Event, Healer, Recorder
 
 __all__ = ["Finding", "Report", "audit"]
 
@@ -53,19 +59,20 @@ def projection(outputs: Any) -> torch.Tensor | None:
     return torch.stack(terms).sum() if terms else None
 
 
-def gradients(model, inputs, params, loss, mode) -> tuple[list[torch.Tensor | None], str | None]:
+def gradients(model, inputs, params, loss, mode):
     """One forward of ``model`` under ``mode`` and one backward: each parameter's gradient (None
-    where it gets none) and the first line of the error the backward raised, if any."""
+    where it gets none), the scalar backpropagated (None if there is none) and the first line of
+    the error the backward raised, if any."""
     with torch.enable_grad():
         with mode:
             outputs = model(*inputs)
         value = loss(outputs) if loss is not None else projection(outputs)
         if value is None or not value.requires_grad or not params:
-            return [None] * len(params), None
+            return [None] * len(params), None, None
         try:
-            return list(torch.autograd.grad(value, params, allow_unused=True)), None
+            return list(torch.autograd.grad(value, params, allow_unused=True)), value, None
         except (RuntimeError, NotImplementedError) as err:
-            return [None] * len(params), str(err).strip().splitlines()[0]
+            return [None] * len(params), value, str(err).strip().splitlines()[0]
 
 
 def has_gradient(grad: torch.Tensor | None) -> bool:
@@ -85,13 +92,6 @@ def audit(
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     names, params = [n for n, _ in named], [p for _, p in named]
     path = [""]
-    found: dict[tuple[str, str], Finding] = {}
-
-    def note(op: str, numel: int) -> None:
-        key = (path[-1], op)
-        old = found.get(key)
-        calls, total = (old.calls + 1, old.numel + numel) if old else (1, numel)
-        found[key] = Finding(op, path[-1], total, calls)
 
     def enter(name: str) -> Callable:
         return lambda module, args: path.append(name)  # returns None: the input stays
@@ -111,26 +111,46 @@ def audit(
             if t.device.type == "cuda"
         }
     )
+    recorder = Recorder(lambda: path[-1], {id(p): n for n, p in named})
     try:
         with torch.random.fork_rng(devices=devices):
-            plain, error = gradients(model, inputs, params, loss, Recorder(note))
+            plain, value, error = gradients(model, inputs, params, loss, recorder)
+        recorder.remove()
         restore(buffers)
+        healer = Healer(recorder.plan, recorder.events)
         with torch.random.fork_rng(devices=devices):
-            healed, healed_error = gradients(model, inputs, params, loss, Healer())
+            healed, _, healed_error = gradients(model, inputs, params, loss, healer)
     finally:
         for hook in hooks:
             hook.remove()
+        recorder.remove()
         restore(buffers)
-    # Dead: no gradient from PyTorch, one once the hard ops pass it on. If even the
-    # straight-through pass fails, every parameter without a gradient.
-    dead = [
-        n
-        for n, a, b in zip(names, plain, healed, strict=True)
-        if not has_gradient(a) and (has_gradient(b) or healed_error is not None)
-    ]
-    return Report(list(found.values()), dead, error, parameters=len(names))
+    dead = [n for n, g in zip(names, plain, strict=True) if not has_gradient(g)]
+    revived = {n for n, g in zip(names, healed, strict=True) if has_gradient(g)}
+    why, cut = causes(dead, dict(named), dict(zip(names, plain, strict=True)), recorder.used,
+                      recorder.events, revived, value, error)  # fmt: skip
+    reached = None if healed_error is not None or healer.lost else healer.reached
+    return Report(findings(recorder.events, reached, cut), dead, error, len(names), why)
 
 
+def findings(events: list[Event], reached: dict | None, cut: dict) -> list[Finding]:
+    """One finding per (module, op) of the hard events, in the order they made a float result;
+    its status from ``reached`` (whether a gradient reached a healed result; None if unknown)
+    and whether its inputs got a gradient as written."""
+    groups: dict[tuple[str, str], list[Event]] = {}
+    for event in sorted((e for e in events if e.hard), key=lambda e: e.heals[0]):
+        groups.setdefault(event.key, []).append(event)
+    out = []
+    for (module, op), group in groups.items():
+        fed = any(e.fed for e in group)
+        if reached is None:
+            status = HANDLED if fed else CUT
+        else:
+            status = CUT if reached.get((module, op)) else HANDLED if fed else UNREACHED
+        numel = sum(e.numel for e in group)
+        names = tuple(cut.get((module, op), ()))
+        out.append(Finding(op, module, numel, len(group), status, names))
+    return out
 def restore(buffers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
     with torch.no_grad():
         for buffer, saved in buffers:

@@ -10,36 +10,48 @@ from dataclasses import dataclass, field
 PYTORCH_GIVES = {
     **dict.fromkeys(("sign", "sgn", "round", "floor", "ceil", "trunc", "fix"), "zero"),
     "heaviside": "error",
-    **dict.fromkeys(("argmax", "argmin", "gt", "ge", "lt", "le", "eq", "ne"), "cut"),
+    **dict.fromkeys(("argmax", "argmin", "max", "min", "topk"), "cut"),
+    **dict.fromkeys(("gt", "ge", "lt", "le", "eq", "ne"), "cut"),
 }
-COMPARISONS = ("gt", "ge", "lt", "le", "eq", "ne")
+ARGMAX = "surrogate.intercept(argmax=...)"
 REMEDIES = {
-    "sign": "intercept(sign=...) or surrogate.Sign",
-    "sgn": "intercept(sign=...) or surrogate.Sign",
-    "heaviside": "intercept(step=...) or surrogate.Step",
-    "round": "intercept(round=...) or surrogate.Round",
-    "argmax": "intercept(argmax=...) before F.one_hot, or surrogate.ArgMax",
-    "argmin": "intercept(argmax=...) before F.one_hot, or surrogate.argmax(-x, ...)",
-    **dict.fromkeys(("floor", "ceil"), "intercept(round=...)"),
-    **dict.fromkeys(("trunc", "fix"), "x + (op(x) - x).detach(), straight-through"),
-    **dict.fromkeys(("gt", "ge", "lt", "le"), "surrogate.step(a - b, ...) for (a > b).float()"),
+    **dict.fromkeys(("sign", "sgn"), "surrogate.intercept(sign=...) or surrogate.Sign"),
+    **dict.fromkeys(("round", "floor", "ceil"), "surrogate.intercept(round=...)"),
+    "heaviside": "surrogate.intercept(step=...) or surrogate.Step",
+    **dict.fromkeys(("argmax", "argmin", "max", "min", "topk"), ARGMAX),
+    **dict.fromkeys(("gt", "ge", "lt", "le"), "surrogate.intercept(step=...)"),
     **dict.fromkeys(("eq", "ne"), "surrogate.argmax for a one-hot of the maximum"),
+    **dict.fromkeys(("trunc", "fix"), "x + (x.trunc() - x).detach(), straight-through"),
 }
+CUT, HANDLED, UNREACHED = "cut", "handled by the model", "does not reach the loss"
+STATUSES = (CUT, HANDLED, UNREACHED)
 ROOT = "(model)"  # how the table shows the root module, whose name in named_modules() is ''
 
 
 @dataclass(frozen=True)
 class Finding:
-    """A hard op on the gradient path: ``op`` as torch names it, ``module`` the dotted path of the
-    module whose forward called it (as in ``named_modules()``, '' for the model itself), ``numel``
-    the elements of its inputs summed over its ``calls``, and ``pytorch`` what autograd gives it:
-    ``zero``, ``cut`` or ``error``. Comparisons count only when cast to a float dtype, as in
-    ``(x > 0).float()``, a hard step."""
+    """A hard op on the gradient path: ``op`` as written (``x > p`` is ``gt``), ``module`` the
+    dotted path of the module whose forward called it ('' for the model itself), ``numel`` the
+    elements it decides summed over its ``calls`` (a comparison's broadcast shape, the input of
+    the others), and ``pytorch``, what autograd gives it: ``zero``, ``cut`` or ``error``.
+
+    ``status`` is ``cut`` when a gradient would reach its result were it straight-through (the
+    ``remedy`` changes the training), ``handled by the model`` when none would but its input gets
+    a gradient anyway (the model's own straight-through, ``x + (torch.sign(x) - x).detach()``, or
+    its own ``autograd.Function``), ``does not reach the loss`` otherwise. ``cuts`` names the
+    dead parameters it cuts off.
+
+    Comparisons, argmax, argmin and the indices of max, min and topk count once a float value is
+    made of their result: ``(x > 0).float()``, ``(x > 0) * 1.0``, ``zeros.masked_fill(x > 0, 1)``,
+    ``out[x > 0] = 1.0``, ``F.one_hot(i).float()``, ``zeros.scatter_(1, i, 1)``, ``codebook[i]``.
+    """
 
     op: str
     module: str
     numel: int
     calls: int = 1
+    status: str = CUT
+    cuts: tuple[str, ...] = ()
 
     @property
     def pytorch(self) -> str:
@@ -47,19 +59,30 @@ class Finding:
 
     @property
     def remedy(self) -> str:
-        return REMEDIES[self.op]
+        if self.status == CUT:
+            return REMEDIES[self.op]
+        return f"none: {self.status}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.op} in {self.module or ROOT}"
 
 
 @dataclass
 class Report:
-    """The findings in the order the forward met them, the parameters that get no gradient (or
-    only zeros) because of them, and the first line of the error the backward raised, if any.
-    Iterating a report gives its findings; ``str(report)`` is a table."""
+    """The findings in the order the forward made them; the parameters that get no gradient, or
+    only zeros, from the backward as the model is written (``dead_parameters``) and what cut each
+    (``causes``: ``cut by <op> in <module>``, ``unrecognised op: <op> in <module>``, ``unrecognised
+    op: gradient all zero at <autograd node>``, ``not on the loss's path``, ``not used in the
+    forward``, ``backward raised``); and the first line of the error the backward raised, if any.
+    Iterating a report gives its findings; ``str(report)`` is a table and the dead parameters
+    grouped by cause."""
 
     findings: list[Finding] = field(default_factory=list)
     dead_parameters: list[str] = field(default_factory=list)
     error: str | None = None
     parameters: int = 0  # how many parameters require grad
+    causes: dict[str, str] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
@@ -74,20 +97,25 @@ class Report:
         if not self.findings:
             lines = ["no hard ops on the gradient path"]
         else:
-            head = ("op", "module", "elements", "calls", "PyTorch gives", "remedy")
+            head = ("op", "module", "elements", "calls", "PyTorch gives", "dead", "remedy")
             cells = [head] + [
-                (f.op, f.module or ROOT, str(f.numel), str(f.calls), f.pytorch, f.remedy)
+                (f.op, f.module or ROOT, str(f.numel), str(f.calls), f.pytorch, str(len(f.cuts)),
+                 f.remedy)
                 for f in self.findings
-            ]
+            ]  # fmt: skip
             widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
-            right = {2, 3}
+            right = {2, 3, 5}
             lines = [
                 "  ".join(c.rjust(w) if i in right else c.ljust(w)
                           for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
                 for row in cells
             ]  # fmt: skip
-        dead = ", ".join(self.dead_parameters) or "none"
-        lines.append(f"dead parameters ({len(self.dead_parameters)} of {self.parameters}): {dead}")
+        dead = len(self.dead_parameters)
+        lines.append(f"dead parameters ({dead} of {self.parameters}){':' if dead else ': none'}")
+        groups: dict[str, list[str]] = {}
+        for name in self.dead_parameters:
+            groups.setdefault(self.causes.get(name, "unrecognised op"), []).append(name)
+        lines += [f"  {cause}: {', '.join(names)}" for cause, names in groups.items()]
         if self.error:
             lines.append(f"backward raised: {self.error}")
         return "\n".join(lines)

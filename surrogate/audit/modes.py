@@ -1,138 +1,265 @@
 """The two torch function modes behind ``surrogate.audit``.
 
-``Recorder`` notes every hard op whose input carries a gradient, leaving every result PyTorch's.
-``Healer`` is an ``Intercept`` that makes every hard op the recorder knows straight-through, so a
-second backward shows which parameters the hard ops cut off.
+``Recorder`` leaves every result PyTorch's and writes down, in the order the forward made them,
+``Event``s: each call of a hard op whose float input requires grad (``surrogate.audit.flow``)
+while grad is enabled or within the forward of the model's own ``autograd.Function`` (not the
+library's), and each other call that reads a grad-carrying tensor and returns none (``detach``, an integer
+cast, a call under ``torch.no_grad``): a cut it does not recognise. It numbers every call; a hard
+op's event records the calls where it made a float result (a hard step, a one-hot, a lookup).
+
+``Healer`` is an ``Intercept`` that replays that record: on the same forward (same calls, same
+values) it makes each such result straight-through to the hard op's input, so a second backward
+shows what the hard ops cut off, and hooks on the healed results show whether the loss reaches
+them.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
+from torch.autograd.function import FunctionCtx
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
-from surrogate.audit.findings import COMPARISONS, PYTORCH_GIVES
-from surrogate.estimators import estimator
-from surrogate.hardops import ROUND, STEP
-from surrogate.intercept import Intercept, SurrogateFunction
-from surrogate.torch_calls import CASTS, SHAPE_OPS, bypassed, first_arg, is_real
-
-# torch.<name> and Tensor.<name> for every op the audit knows, and the dunder forms of comparisons.
-HARD_OPS = {
-    getattr(owner, name): name
-    for name in PYTORCH_GIVES
-    for owner in (torch, torch.Tensor)
-    if hasattr(owner, name)
-}
-HARD_OPS.update({getattr(torch.Tensor, f"__{name}__"): name for name in COMPARISONS})
-HARD_OPS.update(  # the in-place forms, x.sign_() and friends, under their op's name
-    {getattr(torch.Tensor, f"{n}_"): n for n in PYTORCH_GIVES if hasattr(torch.Tensor, f"{n}_")}
+from surrogate.audit.flow import (
+    HardCall,
+    fate,
+    in_place,
+    index_of,
+    recognise,
+    straight_through,
+    tensor_args,
+    written,
 )
-WHERE = (torch.where, torch.Tensor.where)
+from surrogate.estimators import estimator
+from surrogate.intercept import Intercept
+from surrogate.torch_calls import bypass, bypassed
+
+Tensor = torch.Tensor
 
 
-def condition(func, args: tuple, kwargs: dict):
-    """The condition of ``torch.where(condition, a, b)`` or ``a.where(condition, b)``."""
-    if func is torch.where:
-        return args[0] if args else kwargs.get("condition")
-    return args[1] if len(args) > 1 else kwargs.get("condition")
+def nonzero(g: Tensor | None) -> bool:
+    return g is not None and bool(g.ne(0).any())
 
 
-def constant(out) -> bool:
-    """A float result that carries no gradient: where a mask picked constants, a hard step."""
-    return isinstance(out, torch.Tensor) and out.is_floating_point() and not out.requires_grad
+def call_name(func) -> str:
+    """``detach`` for ``Tensor.detach``, ``data`` for the ``x.data`` getter."""
+    name = getattr(func, "__name__", repr(func))
+    if name in ("__get__", "__set__"):
+        name = getattr(getattr(func, "__self__", None), "__name__", name)
+    return name.strip("_") or name
 
 
-def grad_inputs(args: tuple, kwargs: dict) -> list[torch.Tensor]:
-    """The positional tensor inputs that carry a gradient (none when grad is disabled)."""
-    if not torch.is_grad_enabled():
-        return []
-    inputs = [*args[:2], kwargs.get("input"), kwargs.get("values"), kwargs.get("other")]
-    return [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
+def running_function() -> type | None:
+    """The ``torch.autograd.Function`` whose ``forward(ctx, ...)`` is running, if any."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        ctx = frame.f_locals.get("ctx")
+        if isinstance(ctx, FunctionCtx):
+            return getattr(type(ctx), "_forward_cls", None)
+        frame = frame.f_back
+    return None
+
+
+@dataclass(eq=False)
+class Event:
+    """A hard-op call (``kind`` zero, mask or index) or an unrecognised ``cut``: its op, the
+    module that called it, the elements it decides (``numel``), the grad-carrying tensors it
+    read, whether it made a float result (``hard``) and whether those tensors got a non-zero
+    gradient in the backward (``fed``)."""
+
+    op: str
+    kind: str
+    module: str
+    inputs: list[Tensor]
+    numel: int = 0
+    hard: bool = False
+    fed: bool = False
+    created: int = -1  # the call number that made it
+    heals: list[int] = field(default_factory=list)  # call numbers of the float results
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.module, self.op)
 
 
 class Recorder(TorchFunctionMode):
-    """Calls ``note(op, numel)`` for each hard op on the gradient path; comparisons only once
-    their boolean result is cast to a float dtype (possibly after views), or picks between
-    constants in ``torch.where`` (``torch.where(x > 0, 1.0, 0.0)``)."""
+    """Writes down the ``events`` of one forward, the calls to heal (``plan``: call number ->
+    the events whose float results it made) and, for each parameter in ``params`` (id -> name),
+    the first call that read it (``used``). ``remove()`` drops its gradient hooks."""
 
-    def __init__(self, note: Callable[[str, int], None]):
+    def __init__(self, where: Callable[[], str], params: dict[int, str]):
         super().__init__()
-        self.note = note
-        self.masks = WeakTensorKeyDictionary()  # comparison result -> [op, numel, noted]
+        self.where, self.params = where, params
+        self.events: list[Event] = []
+        self.plan: dict[int, tuple[object, list[Event]]] = {}
+        self.used: dict[str, str] = {}
+        self.tracked = WeakTensorKeyDictionary()  # mask or index -> the events it comes from
+        self.handles: list = []
+        self.count = 0
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         if bypassed():
-            return out
-        op = HARD_OPS.get(func)
-        if op is not None:
-            inputs = grad_inputs(args, kwargs)
-            if inputs and op in COMPARISONS:
-                self.masks[out] = [op, inputs[0].numel(), False]
-            elif inputs:
-                self.note(op, inputs[0].numel())
-        elif func in SHAPE_OPS or func in CASTS or func in WHERE:
-            src = condition(func, args, kwargs) if func in WHERE else first_arg(args, kwargs)
-            mask = self.masks.get(src) if isinstance(src, torch.Tensor) else None
-            if mask is None or not isinstance(out, torch.Tensor):
-                return out
-            if func in WHERE and not constant(out):
-                return out  # a mask: the gradient flows through the chosen values
-            if func in WHERE or (func in CASTS and out.is_floating_point()):
-                self.once(mask)
-            else:
-                self.masks[out] = mask
+            return func(*args, **kwargs)
+        n, self.count = self.count, self.count + 1
+        tensors = tensor_args(args, kwargs)
+        for t in tensors:
+            name = self.params.get(id(t))
+            if name is not None and name not in self.used:
+                self.used[name] = call_name(func)
+        call = None
+        if torch.is_grad_enabled():
+            call = recognise(func, args, kwargs)
+        elif any(t.requires_grad for t in tensors):
+            owner = running_function()
+            if owner is not None and owner.__module__.split(".")[0] == "surrogate":
+                return func(*args, **kwargs)  # the library's own op
+            if owner is not None:  # the model's own Function: it defines the gradient
+                call = recognise(func, args, kwargs)
+        if call is not None:
+            return self.hard_op(n, call, func, args, kwargs)
+        out = func(*args, **kwargs)
+        sources = {id(e): e for t in tensors for e in self.tracked.get(t, ())}
+        if sources:
+            self.follow(n, func, list(sources.values()), written(func, args, kwargs, out))
+        elif self.cuts(tensors, out):
+            inputs = [t for t in tensors if t.requires_grad]
+            self.events.append(Event(call_name(func), "cut", self.where(), inputs, created=n))
         return out
 
-    def once(self, mask: list) -> None:
-        if not mask[2]:
-            mask[2] = True
-            self.note(mask[0], mask[1])
+    def hard_op(self, n: int, call: HardCall, func, args, kwargs):
+        event = Event(call.op, call.kind, self.where(), call.inputs, created=n)
+        for t in call.inputs:  # hooked before an in-place call (x.sign_()) writes its input
+            self.handles.append(t.register_hook(lambda g, e=event: self.feed(e, g)))
+        out = func(*args, **kwargs)
+        self.events.append(event)
+        if call.kind == "mask":
+            event.numel = out.numel()  # the broadcast shape
+            self.tracked[out] = (event,)
+        else:
+            event.numel = call.inputs[0].numel()
+            if call.kind == "index":
+                self.tracked[index_of(call, out)] = (event,)
+            else:
+                self.heal(n, func, event)
+        return out
+
+    @staticmethod
+    def feed(event: Event, g: Tensor) -> None:
+        event.fed = event.fed or nonzero(g)
+
+    def follow(self, n: int, func, sources: list[Event], result) -> None:
+        kept = []
+        for event in sources:
+            what = fate(event.kind, result)
+            if what == "follow":
+                kept.append(event)
+            elif what == "hard":
+                self.heal(n, func, event)
+        if kept:
+            self.tracked[result] = tuple(kept)
+
+    def heal(self, n: int, func, event: Event) -> None:
+        event.hard = True
+        event.heals.append(n)
+        self.plan.setdefault(n, (func, []))[1].append(event)
+
+    @staticmethod
+    def cuts(tensors: list[Tensor], out) -> bool:
+        """A grad-carrying input and tensor results of which none carries a gradient."""
+        results = tensor_args((out,), {})
+        return (
+            bool(results)
+            and any(t.requires_grad for t in tensors)
+            and not any(r.requires_grad for r in results)
+        )
 
 
 class Healer(Intercept):
-    """Every op the recorder knows, straight-through: the four of ``intercept`` plus floor, ceil,
-    trunc, argmin, and comparisons cast to a float dtype or picking constants in ``torch.where``
-    (gradient to a − b)."""
+    """Replays a ``Recorder``'s plan on the same forward: each hard op's float results, straight-
+    through to its input (``surrogate.audit.flow.straight_through``; sign, round, floor, ceil
+    and heaviside by ``Intercept``'s own handlers with the ``ste`` estimator). ``reached[key]``
+    says whether a non-zero gradient reached a healed result of the events with that key.
+    ``lost`` turns True (and healing stops) if the forward calls differ from the recorded ones."""
 
-    def __init__(self):
+    def __init__(self, plan: dict[int, tuple[object, list[Event]]], events: list[Event]):
         ste = (estimator("ste"), False)
-        super().__init__(dict.fromkeys(("step", "sign", "round", "argmax"), ste))
-        names = ("floor", "ceil", "trunc", "fix")
-        self.handle([f for f, n in HARD_OPS.items() if n in names], self.straight)
-        self.handle([f for f, n in HARD_OPS.items() if n in COMPARISONS], self.compare)
-        self.handle(WHERE, self.where)
-        self.diffs = WeakTensorKeyDictionary()  # comparison result -> a - b
+        super().__init__(dict.fromkeys(("step", "sign", "round"), ste))
+        self.plan = plan
+        made = {id(e) for _, es in plan.values() for e in es}
+        self.made = {e.created: e for e in events if id(e) in made}
+        self.sources: dict[int, Tensor] = {}  # id(event) -> the tensor its gradient goes to
+        self.reached: dict[tuple[str, str], bool] = {}
+        self.lost = False
+        self.count = 0
 
-    def straight(self, func, args, kwargs):
-        return self.scalar(ROUND, "round", func, args, kwargs)
-
-    def compare(self, func, args, kwargs):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if bypassed():
+            return func(*args, **kwargs)
+        n, self.count = self.count, self.count + 1
+        if self.lost or not torch.is_grad_enabled():
+            return func(*args, **kwargs)
+        event = self.made.get(n)
+        if event is not None:
+            call = recognise(func, args, kwargs)
+            if call is None or call.op != event.op:
+                return self.lose(func, args, kwargs)
+            if call.kind != "zero":
+                self.sources[id(event)] = call.source()
+        planned = self.plan.get(n)
+        if planned is None:
+            return func(*args, **kwargs)
+        if planned[0] is not func:
+            return self.lose(func, args, kwargs)
+        events = planned[1]
+        if events[0].kind == "zero":
+            return self.zero(func, args, kwargs, events[0])
         out = func(*args, **kwargs)
-        a, b = args[0], args[1] if len(args) > 1 else kwargs.get("other")
-        if grad_inputs(args, kwargs) and all(is_real(t) or not torch.is_tensor(t) for t in (a, b)):
-            mask = out.detach()  # a new reference: the weak maps' keys stay weak
+        result = written(func, args, kwargs, out)
+        healed = result
+        for e in events:
+            healed = straight_through(healed, self.sources[id(e)])
+            self.watch(e, healed)
+        if in_place(func):
+            result.copy_(healed)
+            return out
+        return healed
 
-            def diff():
-                return a - b
+    def lose(self, func, args, kwargs):
+        self.lost = True
+        return func(*args, **kwargs)
 
-            self.diffs[out] = diff
-            self.values[out] = lambda dtype: self.straight_to(mask.shape, diff, mask.to(dtype))
+    def zero(self, func, args, kwargs, event: Event):
+        handler = self.handlers.get(func)
+        if handler is not None:
+            with bypass():
+                out = handler(func, args, kwargs)
+        else:  # trunc, fix: straight-through to the input as it was before the call
+            x = args[0] if args else kwargs.get("input")
+            before = x.clone() if in_place(func) else x
+            result = func(*args, **kwargs)
+            out = straight_through(result, before)
+            if in_place(func):
+                out = x.copy_(out)
+        if isinstance(out, Tensor) and out.requires_grad:
+            self.watch(event, out)
         return out
 
-    def where(self, func, args, kwargs):
-        out = func(*args, **kwargs)
-        cond = condition(func, args, kwargs)
-        diff = self.diffs.get(cond) if isinstance(cond, torch.Tensor) else None
-        if diff is None or not constant(out) or not torch.is_grad_enabled():
-            return out
-        return self.straight_to(out.shape, diff, out.clone())
+    def watch(self, event: Event, healed: Tensor) -> None:
+        key = event.key
+        self.reached.setdefault(key, False)
 
-    def straight_to(self, shape, diff, exact):
-        """``exact``, with the gradient passed straight on to ``diff()`` (broadcast to shape)."""
-        est = self.ops["step"][0]
-        return SurrogateFunction.apply(diff().expand(shape), STEP, est, False, lambda: exact, 1.0)
+        def hook(g):
+            self.reached[key] = self.reached[key] or nonzero(g)
+
+        healed.register_hook(hook)

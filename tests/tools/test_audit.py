@@ -69,7 +69,14 @@ def test_finds_each_hard_op_in_its_module_and_the_dead_parameters():
     assert report.dead_parameters == [
         "encoder.lin.weight", "encoder.lin.bias", "encoder.norm.weight", "encoder.norm.bias",
         "quantizer.lin.weight", "quantizer.lin.bias", "skip.weight", "skip.bias",
+        "unused.weight", "unused.bias",
     ]  # fmt: skip
+    assert [f.cuts for f in report] == [
+        ("encoder.lin.weight", "encoder.lin.bias", "encoder.norm.weight", "encoder.norm.bias"),
+        ("quantizer.lin.weight", "quantizer.lin.bias"), ("skip.weight", "skip.bias"),
+    ]  # fmt: skip
+    assert report.causes["unused.weight"] == "not used in the forward"
+    assert report.causes["skip.bias"] == "cut by round in (model)"
     assert report.error is None
 
 
@@ -79,7 +86,8 @@ def test_a_backward_that_raises_is_reported_not_raised():
     assert ("heaviside", "", "error") in found(report)
     assert "heaviside" in report.error and "not implemented" in report.error
     assert "head.weight" in report.dead_parameters  # the error stops every gradient
-    assert "unused.weight" not in report.dead_parameters
+    assert report.causes["head.weight"] == "cut by heaviside in (model), whose backward raised"
+    assert report.causes["unused.weight"] == "not used in the forward"
     assert "backward raised" in str(report) and "heaviside" in str(report)
 
 
@@ -91,7 +99,9 @@ def test_table_has_a_row_per_finding_and_the_dead_parameters():
     assert lines[1].split()[:5] == ["sign", "encoder", "40", "1", "zero"]
     assert lines[2].split()[:5] == ["argmax", "quantizer", "60", "1", "cut"]
     assert lines[3].split()[:5] == ["round", "(model)", "15", "1", "zero"]
-    assert lines[4].startswith("dead parameters (8 of 12): encoder.lin.weight")
+    assert lines[4] == "dead parameters (10 of 12):"
+    assert lines[5].startswith("  cut by sign in encoder: encoder.lin.weight, encoder.lin.bias")
+    assert lines[8] == "  not used in the forward: unused.weight, unused.bias"
 
 
 def test_repeated_calls_add_up_and_library_ops_are_not_findings():

@@ -1,0 +1,119 @@
+"""Which op cut each dead parameter, read off the autograd graph of the forward as written.
+
+A recorded call cuts parameter p when p lies upstream of the tensors it read (a walk down their
+``grad_fn`` to the ``AccumulateGrad`` nodes). A dead parameter goes to the first hard op (in
+forward order) upstream of which it lies, if healing the hard ops revives it or nothing else cut
+it; else to the first other cut (``detach``, an integer cast, a call under ``no_grad``, a mask).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from surrogate.audit.findings import PYTORCH_GIVES, ROOT
+from surrogate.audit.modes import Event
+
+Tensor = torch.Tensor
+
+
+class Upstream:
+    """``upstream(tensors)``: the names of the ``targets`` (id(param) -> name) they depend on."""
+
+    def __init__(self, targets: dict[int, str]):
+        self.targets = targets
+        self.memo: dict = {}
+
+    def __call__(self, tensors: Iterable[Tensor]) -> frozenset[str]:
+        found: set[str] = set()
+        for t in tensors:
+            if t.grad_fn is None:
+                if id(t) in self.targets:
+                    found.add(self.targets[id(t)])
+            else:
+                found |= self.node(t.grad_fn)
+        return frozenset(found)
+
+    def node(self, root) -> frozenset[str]:
+        stack = [(root, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if node in self.memo:
+                continue
+            nexts = [f for f, _ in node.next_functions if f is not None]
+            if not children_done:
+                stack.append((node, True))
+                stack.extend((f, False) for f in nexts if f not in self.memo)
+                continue
+            names = set().union(*(self.memo[f] for f in nexts))
+            variable = getattr(node, "variable", None)
+            if variable is not None and id(variable) in self.targets:
+                names.add(self.targets[id(variable)])
+            self.memo[node] = frozenset(names)
+        return self.memo[root]
+
+
+def consumer(loss: Tensor | None, param: Tensor) -> str | None:
+    """The name of the autograd node that takes ``param``'s gradient from the loss."""
+    if loss is None or loss.grad_fn is None:
+        return None
+    seen, stack = set(), [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        for f, _ in node.next_functions:
+            if f is None:
+                continue
+            if getattr(f, "variable", None) is param:
+                return node.name()
+            if f not in seen:
+                seen.add(f)
+                stack.append(f)
+    return None
+
+
+def label(event: Event) -> str:
+    return f"{event.op} in {event.module or ROOT}"
+
+
+def causes(
+    dead: list[str],
+    params: dict[str, Tensor],
+    grads: dict[str, Tensor | None],
+    used: dict[str, str],
+    events: list[Event],
+    revived: set[str],
+    loss: Tensor | None,
+    error: str | None,
+) -> tuple[dict[str, str], dict[tuple[str, str], list[str]]]:
+    """Each dead parameter's cause (see ``surrogate.audit.findings.Report``), and the dead
+    parameters each hard op's key (module, op) cuts."""
+    upstream = Upstream({id(params[n]): n for n in dead if n in used})
+    reach = [upstream(e.inputs) for e in events]
+    why: dict[str, str] = {}
+    cut: dict[tuple[str, str], list[str]] = {}
+    raiser = next((e for e in events if e.hard and PYTORCH_GIVES[e.op] == "error"), None)
+    for name in dead:
+        if name not in used:
+            why[name] = "not used in the forward"
+            continue
+        hits = [e for e, r in zip(events, reach, strict=True) if name in r]
+        hard = next((e for e in hits if e.hard), None)
+        other = next((e for e in hits if not e.hard), None)
+        if error is not None and raiser is not None:
+            why[name] = f"cut by {label(raiser)}, whose backward raised"
+            cut.setdefault(raiser.key, []).append(name)
+        elif error is not None:
+            why[name] = "backward raised"
+        elif hard is not None and (name in revived or other is None):
+            why[name] = f"cut by {label(hard)}"
+            cut.setdefault(hard.key, []).append(name)
+        elif other is not None:
+            kind = "" if other.kind == "cut" else ", used as a mask or an index"
+            why[name] = f"unrecognised op: {label(other)}{kind}"
+        elif grads.get(name) is not None:
+            node = consumer(loss, params[name])
+            why[name] = f"unrecognised op: gradient all zero at {node or 'an unknown node'}"
+        else:
+            why[name] = f"not on the loss's path (read by {used[name]})"
+    return why, cut
