@@ -33,6 +33,7 @@ from surrogate.training.classifier import HardNetClassifier, NonFiniteLoss
 from surrogate.training.curves import CurveRecorder
 from surrogate.training.datamodule import ImageDataModule
 from surrogate.training.datasets import DataError
+from surrogate.training.diagnostics_callback import DiagnosticsRecorder
 from surrogate.training.optimization import split_model_config
 from surrogate.training.validate import validate
 
@@ -52,6 +53,8 @@ def _quiet_lightning() -> None:
     if not any(isinstance(f, _DropLightningNoise) for f in log.filters):
         log.addFilter(_DropLightningNoise())
 
+
+DIAGNOSTICS = "diagnostics.json"  # the recorder's curves, merged into metrics.json
 
 # A run that stops with one of these has a message for the user, not a bug to trace.
 RUN_ERRORS = (DataError, NonFiniteLoss)
@@ -81,25 +84,36 @@ def build(config: dict[str, Any], output_dir: Path):
     estimators = ApplyEstimators(config["op"], method=method)
     refresh = callbacks["progress_refresh_rate"]
     extra = [TQDMProgressBar(refresh_rate=refresh)] if refresh > 0 else []
-    logger = (
-        CSVLogger(output_dir, name="csv", version=_fresh_log(output_dir / "csv"))
-        if config["logger"]["csv"]
-        else False
-    )
+    if callbacks["diagnostics"]:
+        extra.append(DiagnosticsRecorder(output_dir / DIAGNOSTICS, callbacks["probe_size"]))
     trainer = pl.Trainer(
         **config["trainer"],
         default_root_dir=output_dir,
-        logger=logger,
-        callbacks=[estimators, curves, best, LastCheckpoint(folder), *extra],
+        logger=_loggers(config["logger"], output_dir) or False,
+        callbacks=[estimators, curves, *extra, best, LastCheckpoint(folder)],
         enable_progress_bar=refresh > 0,
     )
     return data, module, trainer, best
 
 
-def _fresh_log(folder: Path) -> str:
-    """The CSV log's version: "" (the folder itself) for a new run; a resumed run that logs into
-    the same folder writes ``resumed_N/`` beside the earlier log, which Lightning would delete."""
-    if not (folder / "metrics.csv").exists():
+def _loggers(config: dict[str, bool], output_dir: Path) -> list:
+    """The CSV logger (``csv/metrics.csv``) and TensorBoard's (``tensorboard/``) that ``config``
+    asks for."""
+    loggers = []
+    if config["csv"]:
+        loggers.append(CSVLogger(output_dir, name="csv", version=_fresh_log(output_dir / "csv")))
+    if config["tensorboard"]:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        version = _fresh_log(output_dir / "tensorboard", "events.out.tfevents.*")
+        loggers.append(TensorBoardLogger(output_dir, name="tensorboard", version=version))
+    return loggers
+
+
+def _fresh_log(folder: Path, pattern: str = "metrics.csv") -> str:
+    """A log's version: "" (the folder itself) for a new run; a resumed run that logs into the
+    same folder writes ``resumed_N/`` beside the earlier log, which Lightning would delete."""
+    if not any(folder.glob(pattern)):
         return ""
     return next(f"resumed_{n}" for n in range(1, 10**6) if not (folder / f"resumed_{n}").exists())
 
@@ -111,6 +125,15 @@ def _stopped(last: Path, overrides: list[str] | None) -> str:
     kept = [o for o in overrides or [] if not o.startswith("ckpt_path=")]
     command = shlex.join(["python", "train.py", *kept, f"ckpt_path={last}"])
     return f"Stopped. The state after the latest validation is in {last}; resume with:\n  {command}"
+
+
+def _diagnostics(path: Path) -> dict:
+    """``diagnostics`` (each ``<layer>/<metric>`` curve) and ``diagnostic_layers`` (each layer's
+    module path) from the recorder's file, if it wrote one."""
+    if not path.is_file():
+        return {}
+    found = json.loads(path.read_text())
+    return {"diagnostics": found["curves"], "diagnostic_layers": found["layers"]}
 
 
 def run(
@@ -158,6 +181,7 @@ def run(
         "wall_seconds": round(time.perf_counter() - start, 3),
         "train_seconds": round(curves["wall_seconds"], 3),
         **{name: curves[name] for name in CurveRecorder.CURVES},
+        **_diagnostics(output_dir / DIAGNOSTICS),
         "best_checkpoint": str(best.best_model_path),
     }
     write_json_atomic(output_dir / "metrics.json", metrics)

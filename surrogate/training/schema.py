@@ -111,6 +111,7 @@ class TrainerConfig:
 @dataclass
 class LoggerConfig:
     csv: bool = MISSING
+    tensorboard: bool = MISSING
 
 
 @dataclass
@@ -118,6 +119,8 @@ class CallbacksConfig:
     monitor: str = MISSING
     mode: str = MISSING
     progress_refresh_rate: int = MISSING
+    diagnostics: bool = MISSING
+    probe_size: int = MISSING
 
 
 @dataclass

@@ -8,6 +8,7 @@ import torch and Hydra.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ def check_method(method: str, model: nn.Module | None = None) -> None:
         )
 
 
+def check_loggers(logger: dict[str, Any]) -> None:
+    """Refuse ``logger.tensorboard`` where TensorBoard is not installed."""
+    found = any(importlib.util.find_spec(name) for name in ("tensorboard", "tensorboardX"))
+    if logger.get("tensorboard") and not found:
+        raise ValueError(
+            "logger.tensorboard: TensorBoard is not installed; install it with "
+            'pip install -e ".[tensorboard]", or choose logger=csv'
+        )
+
+
 def validate(config: dict[str, Any], files: bool = True) -> None:
     """Refuse a bad config before any data is loaded: every number's range, the estimators, the
     model's shape, the optimizer and, if ``files``, the data and checkpoint files."""
@@ -51,6 +62,7 @@ def validate(config: dict[str, Any], files: bool = True) -> None:
     shape = check_name(config["data"]["name"])
     check_method(method, build_net(estimators, shape.in_channels, shape.num_classes,
                                    shape.image_size, **net))  # fmt: skip
+    check_loggers(config.get("logger", {}))
     if not files:
         return
     data = config["data"]

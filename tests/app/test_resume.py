@@ -33,7 +33,7 @@ ARGS = [
     "trainer.enable_model_summary=false",
 ]
 COMPARED = ("test_acc", "best_val_acc", "epochs", "steps", "val_acc", "train_loss", "val_steps",
-            "val_epochs")  # fmt: skip
+            "val_epochs", "diagnostics")  # fmt: skip
 
 # Runs ARGS in a child process that kills itself (SIGKILL, no clean-up) when the epoch after
 # validation number KILL_AFTER starts, i.e. after that validation's checkpoints are written.

@@ -1,0 +1,237 @@
+"""Per-layer diagnostics of a network's hard ops, measured on a fixed probe batch.
+
+For every hard-op layer (each ``surrogate.Step``/``Sign``/``Round``/``ArgMax`` module, named by its
+op and position: ``sign1``, ``step2``, ``argmax3``), with the network in eval mode (batch-norm
+statistics, no sampling):
+
+- ``dead_fraction``: the share of the layer's inputs where the estimator's derivative is below
+  ``DEAD_LEVEL`` (1e-3) of its peak. For step, sign and round the derivative is the backward of a
+  unit upstream gradient, J·p(offset(x)), and its peak is its largest value over x (``ste``: 1
+  everywhere, so never dead; ``none``: 0 everywhere, so every input is dead). For argmax it is
+  the diagonal of the estimator's Jacobian, ∂y_i/∂x_i, one value per logit, its peak that of two
+  tied logits (softmax: p_i(1 − p_i)/τ, peak 1/(4τ)).
+- ``flip_ratio``: the share of the layer's hard decisions (its hard forward of the input; for
+  argmax, the index chosen in each group) that changed since the previous measurement: larq's flip
+  ratio, applied to activations. Not defined at the first measurement.
+- ``grad_norm``: the L2 norm of the gradient of the probe's mean cross-entropy with respect to the
+  layer's input, through the network as it trains.
+- ``grad_cosine``: the cosine between the gradient of that loss with respect to the layer's own
+  parameters (those created after the previous hard-op layer, up to this one) through the hard
+  network and through the same network relaxed: every hard op running its estimator's smooth
+  forward (an estimator without one, such as ``ste``, ``clipped_ste`` or ``none``, is measured
+  against ``sigmoid`` for step, sign and round and ``softmax`` for argmax, at their defaults). The
+  relaxed network is the reference: 1 means the estimator points where the relaxed network's exact
+  gradient does. 0 where either gradient is zero. ``network/grad_cosine`` is the same over all
+  parameters.
+
+Measuring changes nothing in the run: gradients come from ``torch.autograd.grad`` (no ``.grad`` is
+written), the global random state is restored, and every module's training flag and estimator are
+put back.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from surrogate import Estimator, HardOp, estimator
+from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
+
+DEAD_LEVEL = 1e-3
+METRICS = ("dead_fraction", "flip_ratio", "grad_norm", "grad_cosine")
+SCALAR_SPECS = {"step": STEP, "sign": SIGN, "round": ROUND}
+REFERENCE = {"step": "sigmoid", "sign": "sigmoid", "round": "sigmoid", "argmax": "softmax"}
+
+
+@dataclass
+class Layer:
+    """A hard-op module, its display name and the parameters it owns."""
+
+    name: str
+    path: str
+    module: HardOp
+    params: list[nn.Parameter] = field(default_factory=list)
+
+    def spec(self):
+        if self.module.op_name == "argmax":
+            return ArgmaxOp(self.module.dim, training=False)
+        return SCALAR_SPECS[self.module.op_name]
+
+
+def hard_layers(model: nn.Module) -> list[Layer]:
+    """The hard-op modules of ``model`` in the order ``named_modules`` gives them, each owning the
+    parameters of the modules seen since the previous one."""
+    layers: list[Layer] = []
+    pending: list[nn.Parameter] = []
+    for path, module in model.named_modules():
+        pending += [p for p in module.parameters(recurse=False) if p.requires_grad]
+        if isinstance(module, HardOp):
+            name = f"{module.op_name}{len(layers) + 1}"
+            layers.append(Layer(name, path, module, pending))
+            pending = []
+    return layers
+
+
+def derivative(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    """The estimator's derivative at each element of ``x`` (see the module docstring)."""
+    op, est = layer.spec(), layer.module.estimator
+    _, saved = est.forward(op, x, False)
+    if layer.module.op_name != "argmax":
+        return est.grad(op, torch.ones_like(x), *saved)
+    diagonal = torch.empty_like(x)
+    dim = op.dim % x.dim()
+    for c in range(x.shape[dim]):
+        unit = torch.zeros_like(x).narrow(dim, c, 1).fill_(1.0)
+        unit = F.pad(unit.movedim(dim, -1), (c, x.shape[dim] - c - 1)).movedim(-1, dim)
+        diagonal.narrow(dim, c, 1).copy_(est.grad(op, unit, *saved).narrow(dim, c, 1))
+    return diagonal
+
+
+@functools.lru_cache(maxsize=256)
+def _scalar_peak(op_name: str, est: Estimator) -> float:
+    x = torch.linspace(-8.0, 8.0, 32001, dtype=torch.float64)
+    layer = Layer("", "", _probe_module(op_name, est))
+    return float(derivative(layer, x).abs().max())
+
+
+@functools.lru_cache(maxsize=256)
+def _argmax_peak(est: Estimator, classes: int) -> float:
+    tie = torch.full((1, classes), -50.0, dtype=torch.float64)
+    tie[0, :2] = 0.0
+    layer = Layer("", "", _probe_module("argmax", est))
+    return float(derivative(layer, tie).abs().max())
+
+
+def _probe_module(op_name: str, est: Estimator) -> HardOp:
+    from surrogate import ArgMax, Round, Sign, Step
+
+    modules = {"step": Step, "sign": Sign, "round": Round, "argmax": ArgMax}
+    return modules[op_name](est)
+
+
+def peak(layer: Layer, x: torch.Tensor) -> float:
+    """The largest value the layer's derivative takes (for argmax, at two tied logits)."""
+    est = layer.module.estimator
+    if layer.module.op_name == "argmax":
+        return _argmax_peak(est, x.shape[layer.module.dim])
+    return _scalar_peak(layer.module.op_name, est)
+
+
+def dead_fraction(layer: Layer, x: torch.Tensor) -> float:
+    """The share of ``x`` where the derivative is below ``DEAD_LEVEL`` of its peak (all of it
+    when the peak is 0, as for ``none``)."""
+    d = derivative(layer, x).abs()
+    if not d.numel():
+        return 0.0
+    top = peak(layer, x)
+    return float((d < DEAD_LEVEL * top).double().mean()) if top > 0 else 1.0
+
+
+def decisions(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    """The layer's hard decisions on ``x``: its hard forward, or the chosen index for argmax."""
+    if layer.module.op_name == "argmax":
+        return x.argmax(layer.module.dim)
+    return layer.spec().hard(x)
+
+
+def cosine(a: list[torch.Tensor | None], b: list[torch.Tensor | None]) -> float:
+    """cos(a, b) of two gradients given as lists of pieces (None: zero); 0 if either is zero."""
+    pairs = [(u, v) for u, v in zip(a, b, strict=True) if u is not None and v is not None]
+    dot = sum(float((u.double() * v.double()).sum()) for u, v in pairs)
+    na = sum(float(u.double().square().sum()) for u in a if u is not None) ** 0.5
+    nb = sum(float(v.double().square().sum()) for v in b if v is not None) ** 0.5
+    return dot / (na * nb) if na > 0 and nb > 0 else 0.0
+
+
+def _set_all(layers: list[Layer], relaxed: bool) -> None:
+    for layer in layers:
+        module = layer.module
+        module.relaxed = False
+        if relaxed and not module.estimator.relaxable:
+            module.estimator = estimator(REFERENCE[module.op_name])
+        module.relaxed = relaxed
+
+
+def _pass(net: nn.Module, layers: list[Layer], x: torch.Tensor, y: torch.Tensor, relaxed: bool):
+    """One forward and backward of the probe's mean cross-entropy: (each layer's input, the
+    gradient reaching it, each parameter's gradient by ``id``)."""
+    _set_all(layers, relaxed)
+    inputs: dict[str, torch.Tensor] = {}
+    hooks = [
+        layer.module.register_forward_hook(
+            lambda m, args, out, name=layer.name: inputs.__setitem__(name, args[0])
+        )
+        for layer in layers
+    ]
+    try:
+        loss = F.cross_entropy(net(x), y)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    names = [name for name, t in inputs.items() if t.requires_grad]
+    params = [p for p in net.parameters() if p.requires_grad]
+    targets = [inputs[name] for name in names] + params
+    grads = torch.autograd.grad(loss, targets, allow_unused=True) if targets else ()
+    input_grads = dict(zip(names, grads[: len(names)], strict=True))
+    param_grads = dict(zip(map(id, params), grads[len(names) :], strict=True))
+    return inputs, input_grads, param_grads
+
+
+def _layer_values(layer, inp, grad, hard, relaxed, previous) -> tuple[dict, torch.Tensor]:
+    values = {f"{layer.name}/dead_fraction": dead_fraction(layer, inp)}
+    now = decisions(layer, inp)
+    before = (previous or {}).get(layer.name)
+    if before is not None and before.shape == now.shape:
+        changed = (before.to(now.device) != now).double().mean()
+        values[f"{layer.name}/flip_ratio"] = float(changed)
+    values[f"{layer.name}/grad_norm"] = 0.0 if grad is None else float(grad.double().norm())
+    own = [id(p) for p in layer.params]
+    values[f"{layer.name}/grad_cosine"] = cosine([hard[i] for i in own], [relaxed[i] for i in own])
+    return values, now
+
+
+def measure(
+    net: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    previous: dict[str, torch.Tensor] | None = None,
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """The diagnostics of ``net`` on the probe ``(x, y)``: ``({"sign1/dead_fraction": ...,
+    "network/grad_cosine": ...}, decisions)``; pass the returned decisions back as ``previous`` at
+    the next measurement to get the flip ratios."""
+    layers = hard_layers(net)
+    state = [(layer.module.estimator, layer.module.relaxed) for layer in layers]
+    modes = [(m, m.training) for m in net.modules()]
+    devices = [x.device] if x.device.type == "cuda" else []
+    values: dict[str, float] = {}
+    now: dict[str, torch.Tensor] = {}
+    try:
+        with torch.random.fork_rng(devices=devices), torch.enable_grad():
+            net.eval()
+            inputs, input_grads, hard = _pass(net, layers, x, y, relaxed=False)
+            _, _, relaxed = _pass(net, layers, x, y, relaxed=True)
+            _restore(layers, state)
+            for layer in layers:
+                if layer.name in inputs:
+                    inp, grad = inputs[layer.name].detach(), input_grads.get(layer.name)
+                    found, now[layer.name] = _layer_values(
+                        layer, inp, grad, hard, relaxed, previous
+                    )
+                    values.update(found)
+    finally:
+        _restore(layers, state)
+        for module, training in modes:
+            module.training = training
+    values["network/grad_cosine"] = cosine(list(hard.values()), list(relaxed.values()))
+    return values, now
+
+
+def _restore(layers: list[Layer], state: list[tuple[Estimator, bool]]) -> None:
+    for layer, (est, relaxed) in zip(layers, state, strict=True):
+        layer.module.relaxed = False
+        layer.module.estimator = est
+        layer.module.relaxed = relaxed
