@@ -477,3 +477,18 @@ def test_floor_and_ceil_get_rounds_bump_at_the_integers(name, in_place):
     r = x.detach() - torch.round(x.detach())  # distance to the nearest integer, where they jump
     s = torch.sigmoid(4.0 * r)  # sigmoid's bump at its default beta = 4
     torch.testing.assert_close(x.grad, 4.0 * s * (1 - s))
+
+
+@pytest.mark.parametrize("form", ["torch.trunc", "torch.fix", "x.trunc_()", "x.fix_()"])
+def test_trunc_gets_rounds_bump_at_the_nonzero_integers_only(form):
+    x = torch.linspace(-2.7, 2.7, 55, dtype=torch.float64, requires_grad=True)
+    with surrogate.intercept(round="sigmoid"):
+        h = x * 1.0
+        y = getattr(h, form[2:-2])() if form.endswith("_()") else getattr(torch, form[6:])(h)
+    y.sum().backward()
+    assert torch.equal(y.detach(), torch.trunc(x.detach()))  # PyTorch's forward
+    jumps = torch.tensor([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    r = x.detach()[:, None] - jumps  # distance to each jump; trunc does not jump at 0
+    r = r.gather(1, r.abs().argmin(1, keepdim=True)).squeeze(1)
+    s = torch.sigmoid(4.0 * r)  # sigmoid's bump at its default beta = 4
+    torch.testing.assert_close(x.grad, 4.0 * s * (1 - s))
