@@ -27,6 +27,12 @@ def put(x, mask, v):
     return out
 
 
+def put_into(y, mask, v):
+    h = y * 1.0
+    h[mask] = v
+    return h
+
+
 def index_put(x, mask, v):
     return torch.zeros(SHAPE, dtype=D).index_put_((mask,), torch.tensor(v, dtype=D))
 
@@ -78,6 +84,8 @@ FORMS = [
     ("y.masked_fill_(x >= t, 2.0)", lambda x, t, A: filled_(A["y"], x >= t, 2.0),
      lambda gt, lt, x, t, A: join(A["y"].masked_fill(x >= t, 2.0), gt, 2.0 - A["y"])),
     ("out[x > t] = 1.0", lambda x, t, A: put(x, x > t, 1.0), lambda gt, lt, x, t, A: gt),
+    ("h = y * 1; h[x <= t] = 0.5", lambda x, t, A: put_into(A["y"], x <= t, 0.5),
+     lambda gt, lt, x, t, A: join(A["y"].masked_fill(x <= t, 0.5), lt, 0.5 - A["y"])),
     ("out.index_put_((x < t,), 3.0)", lambda x, t, A: index_put(x, x < t, 3.0),
      lambda gt, lt, x, t, A: 3 * lt),
 ]  # fmt: skip
