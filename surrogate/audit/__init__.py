@@ -59,20 +59,19 @@ def projection(outputs: Any) -> torch.Tensor | None:
     return torch.stack(terms).sum() if terms else None
 
 
-def gradients(model, inputs, params, loss, mode):
+def gradients(model, inputs, params, loss, mode) -> tuple[list[torch.Tensor | None], str | None]:
     """One forward of ``model`` under ``mode`` and one backward: each parameter's gradient (None
-    where it gets none), the scalar backpropagated (None if there is none) and the first line of
-    the error the backward raised, if any."""
+    where it gets none) and the first line of the error the backward raised, if any."""
     with torch.enable_grad():
         with mode:
             outputs = model(*inputs)
         value = loss(outputs) if loss is not None else projection(outputs)
         if value is None or not value.requires_grad or not params:
-            return [None] * len(params), None, None
+            return [None] * len(params), None
         try:
-            return list(torch.autograd.grad(value, params, allow_unused=True)), value, None
+            return list(torch.autograd.grad(value, params, allow_unused=True)), None
         except (RuntimeError, NotImplementedError) as err:
-            return [None] * len(params), value, str(err).strip().splitlines()[0]
+            return [None] * len(params), str(err).strip().splitlines()[0]
 
 
 def has_gradient(grad: torch.Tensor | None) -> bool:
@@ -114,12 +113,12 @@ def audit(
     recorder = Recorder(lambda: path[-1], {id(p): n for n, p in named})
     try:
         with torch.random.fork_rng(devices=devices):
-            plain, value, error = gradients(model, inputs, params, loss, recorder)
+            plain, error = gradients(model, inputs, params, loss, recorder)
         recorder.remove()
         restore(buffers)
         healer = Healer(recorder.plan, recorder.events)
         with torch.random.fork_rng(devices=devices):
-            healed, _, healed_error = gradients(model, inputs, params, loss, healer)
+            healed, healed_error = gradients(model, inputs, params, loss, healer)
     finally:
         for hook in hooks:
             hook.remove()
@@ -127,30 +126,40 @@ def audit(
         restore(buffers)
     dead = [n for n, g in zip(names, plain, strict=True) if not has_gradient(g)]
     revived = {n for n, g in zip(names, healed, strict=True) if has_gradient(g)}
-    why, cut = causes(dead, dict(named), dict(zip(names, plain, strict=True)), recorder.used,
-                      recorder.events, revived, value, error)  # fmt: skip
+    grads = dict(zip(names, plain, strict=True))
+    why, cut, behind = causes(
+        dead, dict(named), grads, recorder.used, recorder.events, revived, error
+    )
     reached = None if healed_error is not None or healer.lost else healer.reached
-    return Report(findings(recorder.events, reached, cut), dead, error, len(names), why)
+    return Report(findings(recorder.events, reached, cut, behind), dead, error, len(names), why)
 
 
-def findings(events: list[Event], reached: dict | None, cut: dict) -> list[Finding]:
-    """One finding per (module, op) of the hard events, in the order they made a float result;
-    its status from ``reached`` (whether a gradient reached a healed result; None if unknown)
-    and whether its inputs got a gradient as written."""
+def findings(events: list[Event], reached: dict | None, cut: dict, behind: set) -> list[Finding]:
+    """One finding per (module, op) of the hard events, in the order they made a float result.
+
+    Its status: ``handled by the model`` when its input got a gradient as written or no dead
+    parameter lies upstream of it (``behind``: the model routes the gradient past it); else
+    ``cut`` when a gradient reached one of its healed results (``reached``; None when the healed
+    pass failed); else ``does not reach the loss``.
+    """
     groups: dict[tuple[str, str], list[Event]] = {}
     for event in sorted((e for e in events if e.hard), key=lambda e: e.heals[0]):
         groups.setdefault(event.key, []).append(event)
     out = []
-    for (module, op), group in groups.items():
+    for key, group in groups.items():
+        names = tuple(cut.get(key, ()))
         fed = any(e.fed for e in group)
-        if reached is None:
-            status = HANDLED if fed else CUT
+        if fed or key not in behind:
+            status = HANDLED
+        elif reached is None or reached.get(key):
+            status = CUT
         else:
-            status = CUT if reached.get((module, op)) else HANDLED if fed else UNREACHED
-        numel = sum(e.numel for e in group)
-        names = tuple(cut.get((module, op), ()))
-        out.append(Finding(op, module, numel, len(group), status, names))
+            status = UNREACHED
+        module, op = key
+        out.append(Finding(op, module, sum(e.numel for e in group), len(group), status, names))
     return out
+
+
 def restore(buffers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
     with torch.no_grad():
         for buffer, saved in buffers:

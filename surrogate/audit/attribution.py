@@ -54,24 +54,6 @@ class Upstream:
         return self.memo[root]
 
 
-def consumer(loss: Tensor | None, param: Tensor) -> str | None:
-    """The name of the autograd node that takes ``param``'s gradient from the loss."""
-    if loss is None or loss.grad_fn is None:
-        return None
-    seen, stack = set(), [loss.grad_fn]
-    while stack:
-        node = stack.pop()
-        for f, _ in node.next_functions:
-            if f is None:
-                continue
-            if getattr(f, "variable", None) is param:
-                return node.name()
-            if f not in seen:
-                seen.add(f)
-                stack.append(f)
-    return None
-
-
 def label(event: Event) -> str:
     return f"{event.op} in {event.module or ROOT}"
 
@@ -83,21 +65,23 @@ def causes(
     used: dict[str, str],
     events: list[Event],
     revived: set[str],
-    loss: Tensor | None,
     error: str | None,
-) -> tuple[dict[str, str], dict[tuple[str, str], list[str]]]:
-    """Each dead parameter's cause (see ``surrogate.audit.findings.Report``), and the dead
-    parameters each hard op's key (module, op) cuts."""
+) -> tuple[dict[str, str], dict[tuple[str, str], list[str]], set[tuple[str, str]]]:
+    """Each dead parameter's cause (see ``surrogate.audit.findings.Report``), the dead
+    parameters each hard op's key (module, op) cuts, and the keys of the hard ops that some dead
+    parameter lies upstream of."""
     upstream = Upstream({id(params[n]): n for n in dead if n in used})
     reach = [upstream(e.inputs) for e in events]
     why: dict[str, str] = {}
     cut: dict[tuple[str, str], list[str]] = {}
+    behind: set[tuple[str, str]] = set()
     raiser = next((e for e in events if e.hard and PYTORCH_GIVES[e.op] == "error"), None)
     for name in dead:
         if name not in used:
             why[name] = "not used in the forward"
             continue
         hits = [e for e, r in zip(events, reach, strict=True) if name in r]
+        behind.update(e.key for e in hits if e.hard)
         hard = next((e for e in hits if e.hard), None)
         other = next((e for e in hits if not e.hard), None)
         if error is not None and raiser is not None:
@@ -112,8 +96,7 @@ def causes(
             kind = "" if other.kind == "cut" else ", used as a mask or an index"
             why[name] = f"unrecognised op: {label(other)}{kind}"
         elif grads.get(name) is not None:
-            node = consumer(loss, params[name])
-            why[name] = f"unrecognised op: gradient all zero at {node or 'an unknown node'}"
+            why[name] = f"unrecognised op: gradient all zero (first read by {used[name]})"
         else:
             why[name] = f"not on the loss's path (read by {used[name]})"
-    return why, cut
+    return why, cut, behind

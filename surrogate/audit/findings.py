@@ -35,11 +35,12 @@ class Finding:
     elements it decides summed over its ``calls`` (a comparison's broadcast shape, the input of
     the others), and ``pytorch``, what autograd gives it: ``zero``, ``cut`` or ``error``.
 
-    ``status`` is ``cut`` when a gradient would reach its result were it straight-through (the
-    ``remedy`` changes the training), ``handled by the model`` when none would but its input gets
-    a gradient anyway (the model's own straight-through, ``x + (torch.sign(x) - x).detach()``, or
-    its own ``autograd.Function``), ``does not reach the loss`` otherwise. ``cuts`` names the
-    dead parameters it cuts off.
+    ``status`` is ``handled by the model`` when its input gets a gradient as written anyway (the
+    model's own straight-through, ``x + (torch.sign(x) - x).detach()``, or its own
+    ``autograd.Function``) or no dead parameter lies upstream of it: no remedy is needed. Else
+    ``cut`` when its result, made straight-through, gets a gradient (the ``remedy`` revives what
+    it cuts), or ``does not reach the loss`` (a later op cuts it too). ``cuts`` names the dead
+    parameters it cuts off.
 
     Comparisons, argmax, argmin and the indices of max, min and topk count once a float value is
     made of their result: ``(x > 0).float()``, ``(x > 0) * 1.0``, ``zeros.masked_fill(x > 0, 1)``,

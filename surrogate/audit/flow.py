@@ -47,8 +47,10 @@ def _owned(names, suffix: str = "") -> dict:
 
 ZERO = {**_owned(ZERO_OPS), **{getattr(Tensor, f"{n}_"): n for n in ZERO_OPS
                                if hasattr(Tensor, f"{n}_")}}  # fmt: skip
-DUNDERS = {getattr(Tensor, f"__{n}__"): n for n in COMPARISONS}
-COMPARE = {**_owned(COMPARISONS), **DUNDERS,
+# What ``a > b`` dispatches: ``Tensor.gt`` (older torch: ``Tensor.__gt__``).
+OPERATORS = {getattr(Tensor, f"__{n}__"): n for n in COMPARISONS}
+OPERATORS.update({getattr(Tensor, n): n for n in COMPARISONS})
+COMPARE = {**_owned(COMPARISONS), **OPERATORS,
            **{f: ALIASES[n] for f, n in _owned(ALIASES).items()}}  # fmt: skip
 INDEX = _owned(INDEX_OPS)
 
@@ -81,11 +83,11 @@ def recognise(func, args: tuple, kwargs: dict) -> HardCall | None:
         op = COMPARE[func]
         a = args[0] if args else kwargs.get("input")
         b = args[1] if len(args) > 1 else kwargs.get("other")
-        if func in DUNDERS and isinstance(a, Tensor) and isinstance(b, Tensor):
-            # Python tries the reflected operator of a subclass first: x > p (p a Parameter)
-            # runs p.__lt__(x).
-            if type(a) is not type(b) and issubclass(type(a), type(b)):
-                op, a, b = REFLECTED[op], b, a
+        # Python tries the reflected operator of a subclass first: x > p (p a Parameter) runs
+        # p.__lt__(x), which torch dispatches as Tensor.lt(p, x). p < x and p.lt(x) read the
+        # same; they are taken as the commoner x > p.
+        if func in OPERATORS and reflected(a, b):
+            op, a, b = REFLECTED[op], b, a
         inputs = [t for t in (a, b) if grad_carrying(t)]
         if not inputs:
             return None
@@ -104,6 +106,11 @@ def recognise(func, args: tuple, kwargs: dict) -> HardCall | None:
         largest = op in ("argmax", "max") or (op == "topk" and _largest(args, kwargs))
         return HardCall(op, "index", [x], (lambda: x) if largest else (lambda: -x))
     return None
+
+
+def reflected(a: Any, b: Any) -> bool:
+    """Whether Python ran ``a``'s reflected operator: ``a``'s type a strict subclass of ``b``'s."""
+    return isinstance(b, Tensor) and type(a) is not type(b) and issubclass(type(a), type(b))
 
 
 def _largest(args: tuple, kwargs: dict) -> bool:

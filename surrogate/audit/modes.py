@@ -3,9 +3,10 @@
 ``Recorder`` leaves every result PyTorch's and writes down, in the order the forward made them,
 ``Event``s: each call of a hard op whose float input requires grad (``surrogate.audit.flow``)
 while grad is enabled or within the forward of the model's own ``autograd.Function`` (not the
-library's), and each other call that reads a grad-carrying tensor and returns none (``detach``, an integer
-cast, a call under ``torch.no_grad``): a cut it does not recognise. It numbers every call; a hard
-op's event records the calls where it made a float result (a hard step, a one-hot, a lookup).
+library's), and each other call that reads a grad-carrying tensor and returns none (``detach``,
+an integer cast, a call under ``torch.no_grad``): a cut it does not recognise. It numbers every
+call; a hard op's event records the calls where it made a float result (a hard step, a one-hot,
+a lookup).
 
 ``Healer`` is an ``Intercept`` that replays that record: on the same forward (same calls, same
 values) it makes each such result straight-through to the hard op's input, so a second backward
