@@ -2,8 +2,10 @@
 
 A recorded call cuts parameter p when p lies upstream of the tensors it read (a walk down their
 ``grad_fn`` to the ``AccumulateGrad`` nodes). A dead parameter goes to the first hard op (in
-forward order) upstream of which it lies, if healing the hard ops revives it or nothing else cut
-it; else to the first other cut (``detach``, an integer cast, a call under ``no_grad``, a mask).
+forward order) upstream of which it lies, if healing the hard ops revives it (or its gradient is
+None and nothing else cut it); else, if its gradient is a tensor of zeros, to an unrecognised op
+(the path to the loss is there, its derivative is zero); else to the first other cut (``detach``,
+an integer cast, a call under ``no_grad``, a comparison used as a mask).
 """
 
 from __future__ import annotations
@@ -89,14 +91,14 @@ def causes(
             cut.setdefault(raiser.key, []).append(name)
         elif error is not None:
             why[name] = "backward raised"
-        elif hard is not None and (name in revived or other is None):
+        elif hard is not None and (name in revived or (other is None and grads[name] is None)):
             why[name] = f"cut by {label(hard)}"
             cut.setdefault(hard.key, []).append(name)
+        elif grads[name] is not None:  # on the loss's path, but the gradient arrives as zeros
+            why[name] = f"unrecognised op: gradient all zero (first read by {used[name]})"
         elif other is not None:
             kind = "" if other.kind == "cut" else ", used as a mask or an index"
             why[name] = f"unrecognised op: {label(other)}{kind}"
-        elif grads.get(name) is not None:
-            why[name] = f"unrecognised op: gradient all zero (first read by {used[name]})"
         else:
             why[name] = f"not on the loss's path (read by {used[name]})"
     return why, cut, behind
