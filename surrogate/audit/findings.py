@@ -74,8 +74,9 @@ class Report:
     """The findings in the order the forward made them; the parameters that get no gradient, or
     only zeros, from the backward as the model is written (``dead_parameters``) and what cut each
     (``causes``: ``cut by <op> in <module>``, ``unrecognised op: <op> in <module>``, ``unrecognised
-    op: gradient all zero at <autograd node>``, ``not on the loss's path``, ``not used in the
-    forward``, ``backward raised``); and the first line of the error the backward raised, if any.
+    op: gradient all zero (first read by <op>)``, ``not on the loss's path (read by <op>)``, ``not
+    used in the forward``, ``cut by heaviside in <module>, whose backward raised``); and the first
+    line of the error the backward raised, if any.
     Iterating a report gives its findings; ``str(report)`` is a table and the dead parameters
     grouped by cause."""
 
