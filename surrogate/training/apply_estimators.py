@@ -15,6 +15,11 @@ reach the model (the config key ``model.apply_estimators``):
   argmax + ``F.one_hot`` get the estimators' backward (a model written without this library).
   Training batches run with ``training=True``, so ``gumbel`` and ``reinmax`` sample there.
 - ``both``: swap, then intercept (a model that mixes the two).
+
+``schedule`` (the config group ``schedule``, see ``schedule_config``) makes the estimators change
+during training: each training batch runs with the estimators in force at its (step, epoch);
+validation, test and predict batches run the parameters in force with every op as hard (or
+relaxed) as it ends the schedule, so a relaxed warm-up is measured on the network it trains for.
 """
 
 from __future__ import annotations
@@ -24,30 +29,60 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from surrogate import intercept, swap
+from surrogate import Estimator, intercept, swap
 from surrogate.intercept import Intercept
 from surrogate.op_estimators import parse_ops
+from surrogate.schedules import EstimatorSchedule
+from surrogate.training.schedule_config import build_schedule
 from surrogate.training.validate import check_method
+
+Estimators = dict[str, tuple[Estimator, bool]]
 
 
 class ApplyEstimators(pl.Callback):
-    """Applies ``ops`` to the LightningModule by ``method``; see the module docstring."""
+    """Applies ``ops`` to the LightningModule by ``method``, as ``schedule`` has them over time;
+    see the module docstring."""
 
-    def __init__(self, ops: Mapping[str, Mapping[str, Any]], method: str = "intercept"):
+    def __init__(
+        self,
+        ops: Mapping[str, Mapping[str, Any]],
+        method: str = "intercept",
+        schedule: Mapping[str, Any] | None = None,
+    ):
         check_method(method)
+        self.ops, self.method, self.schedule_config = ops, method, schedule
         self.estimators = parse_ops(ops, "op")
-        self.method = method
+        build_schedule(ops, schedule, 1, 1)  # refuse a bad schedule now, not at fit
+        self.schedule: EstimatorSchedule | None = None
         self._mode: Intercept | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        steps = trainer.estimated_stepping_batches if stage == "fit" else 1
+        schedule = build_schedule(self.ops, self.schedule_config, trainer.max_epochs, steps)
+        self.schedule = None if schedule.is_constant else schedule
         if self.method in ("swap", "both"):
             check_method(self.method, pl_module)
             swap(pl_module, **self.estimators)
 
-    def _enter(self, pl_module: pl.LightningModule) -> None:
+    def in_force(self, trainer: pl.Trainer, training: bool) -> Estimators:
+        """The estimators of a batch now: as scheduled for training; for evaluation with each
+        op as hard (or relaxed) as it ends the schedule."""
+        if self.schedule is None:
+            return self.estimators
+        step, epoch = max(trainer.global_step, 0), max(trainer.current_epoch, 0)
+        now = self.schedule.at(step, epoch)
+        if training:
+            return now
+        final = self.schedule.final()
+        return {op: (est, final[op][1]) for op, (est, _) in now.items()}
+
+    def _enter(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._exit()
+        estimators = self.in_force(trainer, pl_module.training)
+        if self.schedule is not None and self.method in ("swap", "both"):
+            swap(pl_module, **estimators)
         if self.method != "swap":
-            self._mode = intercept(**self.estimators, training=pl_module.training)
+            self._mode = intercept(**estimators, training=pl_module.training)
             self._mode.__enter__()
 
     def _exit(self) -> None:
@@ -57,7 +92,7 @@ class ApplyEstimators(pl.Callback):
 
     # Batch hooks: (trainer, pl_module, [outputs,] batch, batch_idx[, dataloader_idx]).
     def on_train_batch_start(self, trainer, pl_module, *args, **kwargs) -> None:
-        self._enter(pl_module)
+        self._enter(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, *args, **kwargs) -> None:
         self._exit()

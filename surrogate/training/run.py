@@ -35,6 +35,7 @@ from surrogate.training.datamodule import ImageDataModule
 from surrogate.training.datasets import DataError
 from surrogate.training.diagnostics_callback import DiagnosticsRecorder
 from surrogate.training.optimization import split_model_config
+from surrogate.training.schedule_recorder import ScheduleRecorder
 from surrogate.training.validate import validate
 
 
@@ -54,7 +55,8 @@ def _quiet_lightning() -> None:
         log.addFilter(_DropLightningNoise())
 
 
-DIAGNOSTICS = "diagnostics.json"  # the recorder's curves, merged into metrics.json
+# What the validation recorders write, merged into metrics.json under these keys.
+RECORDED = {"diagnostics": "diagnostics.json", "schedule": "schedule.json"}
 
 # A run that stops with one of these has a message for the user, not a bug to trace.
 RUN_ERRORS = (DataError, NonFiniteLoss)
@@ -81,11 +83,14 @@ def build(config: dict[str, Any], output_dir: Path):
     folder = output_dir / "checkpoints"
     best = BestCheckpoint(folder, monitor=callbacks["monitor"], mode=callbacks["mode"])
     curves = CurveRecorder(output_dir / "curves.json")
-    estimators = ApplyEstimators(config["op"], method=method)
+    estimators = ApplyEstimators(config["op"], method=method, schedule=config.get("schedule"))
     refresh = callbacks["progress_refresh_rate"]
     extra = [TQDMProgressBar(refresh_rate=refresh)] if refresh > 0 else []
+    extra.append(ScheduleRecorder(output_dir / RECORDED["schedule"], estimators))
     if callbacks["diagnostics"]:
-        extra.append(DiagnosticsRecorder(output_dir / DIAGNOSTICS, callbacks["probe_size"]))
+        extra.append(
+            DiagnosticsRecorder(output_dir / RECORDED["diagnostics"], callbacks["probe_size"])
+        )
     trainer = pl.Trainer(
         **config["trainer"],
         default_root_dir=output_dir,
@@ -127,13 +132,18 @@ def _stopped(last: Path, overrides: list[str] | None) -> str:
     return f"Stopped. The state after the latest validation is in {last}; resume with:\n  {command}"
 
 
-def _diagnostics(path: Path) -> dict:
-    """``diagnostics`` (each ``<layer>/<metric>`` curve) and ``diagnostic_layers`` (each layer's
-    module path) from the recorder's file, if it wrote one."""
-    if not path.is_file():
-        return {}
-    found = json.loads(path.read_text())
-    return {"diagnostics": found["curves"], "diagnostic_layers": found["layers"]}
+def _recorded(output_dir: Path) -> dict:
+    """The validation recorders' curves, from the files they wrote: ``diagnostics`` (each
+    ``<layer>/<metric>``), ``diagnostic_layers`` (each layer's module path) and ``schedule``
+    (each scheduled ``<op>.<parameter>``)."""
+    found = {}
+    for key, name in RECORDED.items():
+        if (output_dir / name).is_file():
+            recorded = json.loads((output_dir / name).read_text())
+            found[key] = recorded["curves"]
+            if "layers" in recorded:
+                found["diagnostic_layers"] = recorded["layers"]
+    return found
 
 
 def run(
@@ -181,7 +191,7 @@ def run(
         "wall_seconds": round(time.perf_counter() - start, 3),
         "train_seconds": round(curves["wall_seconds"], 3),
         **{name: curves[name] for name in CurveRecorder.CURVES},
-        **_diagnostics(output_dir / DIAGNOSTICS),
+        **_recorded(output_dir),
         "best_checkpoint": str(best.best_model_path),
     }
     write_json_atomic(output_dir / "metrics.json", metrics)

@@ -50,6 +50,17 @@ class OpConfig:
 
 
 @dataclass
+class ScheduleConfig:
+    """``relaxed_until_epoch``: k, or null; ``params``: ``{op or all: {parameter: schedule}}``, each
+    schedule the fields of ``surrogate.Schedule`` (checked with the rest of the config by
+    ``schedule_config.build_schedule``; here untyped, so that a command line can add one with
+    ``+schedule.params.step.beta={kind: linear, start: 1, end: 8}``)."""
+
+    relaxed_until_epoch: int | None = MISSING
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class OptimizerConfig:
     name: str = MISSING
     lr: float = MISSING
@@ -132,6 +143,7 @@ class PathsConfig:
 @dataclass
 class TrainConfig:
     op: OpConfig = field(default_factory=OpConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

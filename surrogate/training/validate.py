@@ -20,6 +20,7 @@ from surrogate.training.config_ranges import check_estimators_in_float32, check_
 from surrogate.training.datasets import check_files, check_name
 from surrogate.training.networks import build_net
 from surrogate.training.optimization import check_optimization, split_model_config
+from surrogate.training.schedule_config import build_schedule
 
 METHODS = ("swap", "intercept", "both")
 
@@ -63,6 +64,7 @@ def validate(config: dict[str, Any], files: bool = True) -> None:
     check_method(method, build_net(estimators, shape.in_channels, shape.num_classes,
                                    shape.image_size, **net))  # fmt: skip
     check_loggers(config.get("logger", {}))
+    build_schedule(config["op"], config.get("schedule"), config["trainer"]["max_epochs"], 1)
     if not files:
         return
     data = config["data"]

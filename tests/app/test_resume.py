@@ -28,7 +28,7 @@ ARGS = [
     "model.channels=[8,16]",
     "data.batch_size=16",
     "data.train_subset=400",
-    "trainer.max_epochs=6",
+    "trainer.max_epochs=8",
     "callbacks.progress_refresh_rate=0",
     "trainer.enable_model_summary=false",
 ]

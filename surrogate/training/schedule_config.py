@@ -1,0 +1,46 @@
+"""The config group ``schedule`` as a ``surrogate.EstimatorSchedule`` for one run.
+
+    schedule:
+      relaxed_until_epoch: 10          # or null
+      params:                          # {op or all: {parameter: Schedule's fields}}
+        all: {beta: {kind: exponential, start: 1.0, end: 16.0, unit: epoch}}
+
+A schedule's ``length`` left null spans the whole run in its unit: ``epochs`` epochs or ``steps``
+training steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from surrogate.schedules import EstimatorSchedule
+
+
+def build_schedule(
+    ops: Mapping[str, Any], schedule: Mapping[str, Any] | None, epochs: int, steps: int
+) -> EstimatorSchedule:
+    """The estimators of ``ops`` (the config group ``op``) over time, as ``schedule`` says."""
+    schedule = schedule or {}
+    params = {
+        op: {name: _with_length(node, epochs, steps) for name, node in named.items()}
+        for op, named in (schedule.get("params") or {}).items()
+    }
+    try:
+        return EstimatorSchedule(ops, params, schedule.get("relaxed_until_epoch"))
+    except (TypeError, ValueError) as err:
+        message = str(err)
+        if message.startswith("EstimatorSchedule."):
+            raise ValueError("schedule." + message.removeprefix("EstimatorSchedule.")) from None
+        raise ValueError(f"schedule: {message.removeprefix('EstimatorSchedule: ')}") from None
+
+
+def _with_length(node: Any, epochs: int, steps: int) -> Any:
+    """The node without its null fields, and with the run's length where it takes one (anything
+    but a mapping is left for ``EstimatorSchedule`` to refuse)."""
+    if not isinstance(node, Mapping):
+        return node
+    node = {k: v for k, v in node.items() if v is not None}
+    if node.get("kind") in ("linear", "cosine", "exponential") and "length" not in node:
+        node["length"] = steps if node.get("unit") == "step" else epochs
+    return node
