@@ -95,6 +95,7 @@ CASES = [
     ("trainer.limit_test_batches", -0.5, 1.0),
     ("trainer.gradient_clip_val", 0.0, None),
     ("callbacks.progress_refresh_rate", -1, 0),
+    ("callbacks.probe_size", 0, 1),
 ]
 
 

@@ -145,7 +145,7 @@ def test_no_schedule_records_nothing(tmp_path):
         (["op=sigmoid", "+schedule.params.step.beta={kind: linear, start: 1, end: -1}"],
          r"sigmoid: beta must be a finite number > 0, got -1"),
         (["op=sigmoid", "schedule.relaxed_until_epoch=0"],
-         r"schedule: relaxed_until_epoch must be None or an int >= 1, got 0"),
+         r"schedule.relaxed_until_epoch: must be an integer >= 1 or null, got 0"),
     ],
 )  # fmt: skip
 def test_a_bad_schedule_is_refused_before_anything_runs(tmp_path, args, message):
