@@ -1,7 +1,8 @@
 """Per-layer diagnostics of a network's hard ops, measured on a fixed probe batch.
 
 For every hard-op layer (each ``surrogate.Step``/``Sign``/``Round``/``ArgMax`` module, named by its
-op and position: ``sign1``, ``step2``, ``argmax3``), with the network in eval mode (batch-norm
+path in the network, so a layer keeps its name whatever its op: ``features.3``), with the network in
+eval mode (batch-norm
 statistics, no sampling):
 
 - ``dead_fraction``: the share of the layer's inputs where the estimator's derivative is below
@@ -49,10 +50,9 @@ REFERENCE = {"step": "sigmoid", "sign": "sigmoid", "round": "sigmoid", "argmax":
 
 @dataclass
 class Layer:
-    """A hard-op module, its display name and the parameters it owns."""
+    """A hard-op module, its path in the network and the parameters it owns."""
 
     name: str
-    path: str
     module: HardOp
     params: list[nn.Parameter] = field(default_factory=list)
 
@@ -70,8 +70,7 @@ def hard_layers(model: nn.Module) -> list[Layer]:
     for path, module in model.named_modules():
         pending += [p for p in module.parameters(recurse=False) if p.requires_grad]
         if isinstance(module, HardOp):
-            name = f"{module.op_name}{len(layers) + 1}"
-            layers.append(Layer(name, path, module, pending))
+            layers.append(Layer(path, module, pending))
             pending = []
     return layers
 
@@ -94,7 +93,7 @@ def derivative(layer: Layer, x: torch.Tensor) -> torch.Tensor:
 @functools.lru_cache(maxsize=256)
 def _scalar_peak(op_name: str, est: Estimator) -> float:
     x = torch.linspace(-8.0, 8.0, 32001, dtype=torch.float64)
-    layer = Layer("", "", _probe_module(op_name, est))
+    layer = Layer("", _probe_module(op_name, est))
     return float(derivative(layer, x).abs().max())
 
 
@@ -102,7 +101,7 @@ def _scalar_peak(op_name: str, est: Estimator) -> float:
 def _argmax_peak(est: Estimator, classes: int) -> float:
     tie = torch.full((1, classes), -50.0, dtype=torch.float64)
     tie[0, :2] = 0.0
-    layer = Layer("", "", _probe_module("argmax", est))
+    layer = Layer("", _probe_module("argmax", est))
     return float(derivative(layer, tie).abs().max())
 
 
@@ -200,7 +199,7 @@ def measure(
     y: torch.Tensor,
     previous: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """The diagnostics of ``net`` on the probe ``(x, y)``: ``({"sign1/dead_fraction": ...,
+    """The diagnostics of ``net`` on the probe ``(x, y)``: ``({"features.3/dead_fraction": ...,
     "network/grad_cosine": ...}, decisions)``; pass the returned decisions back as ``previous`` at
     the next measurement to get the flip ratios."""
     layers = hard_layers(net)

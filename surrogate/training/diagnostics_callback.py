@@ -1,10 +1,10 @@
 """``DiagnosticsRecorder``: the hard-op diagnostics (``diagnostics.measure``) at every validation.
 
 The probe is the first ``probe_size`` images of the validation set, fixed for the whole run. The
-values are logged as ``diag/<layer>/<metric>`` (``diag/sign1/dead_fraction``,
-``diag/network/grad_cosine``) and kept as curves (``None`` for the first flip ratio, which is not
-defined); the previous decisions travel in checkpoints with the curves, so a resumed run continues
-both.
+values are logged as ``diag/<layer>/<metric>`` (``diag/features.3/dead_fraction``,
+``diag/network/grad_cosine``), a layer named by its path in the LightningModule's ``net``, and
+kept as curves (``None`` for the first flip ratio, which is not defined); the previous decisions
+travel in checkpoints with the curves, so a resumed run continues both.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ import torch
 
 from surrogate.training.diagnostics import hard_layers, measure
 from surrogate.training.validation_recorder import ValidationRecorder
+
+
+def _net(pl_module):
+    """The network the LightningModule runs (its ``net``), or the module itself."""
+    return getattr(pl_module, "net", pl_module)
 
 
 class DiagnosticsRecorder(ValidationRecorder):
@@ -43,12 +48,14 @@ class DiagnosticsRecorder(ValidationRecorder):
         if self._probe is None:
             return None
         with torch.inference_mode(False):
-            values, decisions = measure(pl_module, *self._probe, previous=self.previous)
+            values, decisions = measure(_net(pl_module), *self._probe, previous=self.previous)
         self.previous = {name: d.cpu() for name, d in decisions.items()}
         return values
 
     def describe(self, pl_module) -> dict[str, Any]:
-        return {"layers": {layer.name: layer.path for layer in hard_layers(pl_module)}}
+        return {
+            "layers": {layer.name: layer.module.op_name for layer in hard_layers(_net(pl_module))}
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "previous": self.previous}

@@ -108,21 +108,21 @@ def test_diagnostics_recomputed_from_the_checkpoints_and_the_probe(two_epochs):
     before = HardNetClassifier.load_from_checkpoint(first, map_location="cpu").eval()
     after = HardNetClassifier.load_from_checkpoint(last, map_location="cpu").eval()
     names = metrics["diagnostic_layers"]
-    assert list(names) == ["sign1", "step2", "argmax3"]
+    assert names == {"features.3": "sign", "features.7": "step", "bottleneck.2": "argmax"}
     curves = metrics["diagnostics"]
     assert all(len(c) == 2 for c in curves.values())  # one value per validation, both epochs
     old, new = _inputs(before, x), _inputs(after, x)
-    modules = dict(after.named_modules())
-    for name, path in names.items():
-        module = modules[path]
+    modules = dict(after.net.named_modules())
+    for name in names:
+        module = modules[name]
         v = new[module]
-        if name == "argmax3":  # softmax: diagonal p(1 - p), peak 1/4
+        if name == "bottleneck.2":  # softmax: diagonal p(1 - p), peak 1/4
             p = torch.softmax(v, -1)
             dead = (4 * p * (1 - p) < 1e-3).double().mean()
         else:
             dead = (_sigmoid_ratio(v, 4.0) < 1e-3).double().mean()
         assert curves[f"{name}/dead_fraction"][1] == pytest.approx(float(dead), abs=1e-6)
-        earlier = old[dict(before.named_modules())[path]]
+        earlier = old[dict(before.net.named_modules())[name]]
         flips = _decisions(module, earlier) != _decisions(module, v)
         assert curves[f"{name}/flip_ratio"][0] is None
         assert curves[f"{name}/flip_ratio"][1] == pytest.approx(float(flips.double().mean()))
@@ -131,8 +131,8 @@ def test_diagnostics_recomputed_from_the_checkpoints_and_the_probe(two_epochs):
     surrogate.swap(relaxed, step=("sigmoid", True), sign=("sigmoid", True),
                    argmax=("softmax", True))  # fmt: skip
     own, own_relaxed = _own_params(after), _own_params(relaxed)
-    for name, path in names.items():
-        module, twin = modules[path], dict(relaxed.named_modules())[path]
+    for name in names:
+        module, twin = modules[name], dict(relaxed.net.named_modules())[name]
         hard = _grads(after, x, y, own[module])
         soft = _grads(relaxed, x, y, own_relaxed[twin])
         assert curves[f"{name}/grad_cosine"][1] == pytest.approx(_cos(hard, soft), abs=1e-5)
@@ -157,9 +157,9 @@ def test_gradient_norm_is_the_gradient_reaching_the_layer_input(two_epochs):
     F.cross_entropy(model(x), y).backward()
     for hook in hooks:
         hook.remove()
-    modules = dict(model.named_modules())
-    for name, path in metrics["diagnostic_layers"].items():
-        norm = kept[modules[path]].grad.double().norm()
+    modules = dict(model.net.named_modules())
+    for name in metrics["diagnostic_layers"]:
+        norm = kept[modules[name]].grad.double().norm()
         assert metrics["diagnostics"][f"{name}/grad_norm"][1] == pytest.approx(float(norm))
 
 
@@ -168,9 +168,9 @@ def test_diagnostics_reach_the_csv_log(two_epochs):
     config, metrics, _, _ = two_epochs
     out = config["paths"]["output_dir"]
     rows = np.genfromtxt(f"{out}/csv/resumed_1/metrics.csv", delimiter=",", names=True)
-    column = rows["diagsign1dead_fraction"]  # numpy drops the slashes from the header
+    column = rows["diagfeatures3dead_fraction"]  # numpy drops the slashes and dots from the header
     assert column[~np.isnan(column)].tolist() == pytest.approx(
-        metrics["diagnostics"]["sign1/dead_fraction"][1:]
+        metrics["diagnostics"]["features.3/dead_fraction"][1:]
     )
 
 
@@ -187,8 +187,8 @@ def _net(estimator_name):
 @pytest.mark.parametrize(("name", "dead"), [("ste", 0.0), ("none", 1.0)])
 def test_straight_through_is_never_dead_and_none_always(name, dead):
     values, _ = measure(_net(name), torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,)))
-    assert values["sign1/dead_fraction"] == dead
-    assert values["step2/dead_fraction"] == dead
+    assert values["features.3/dead_fraction"] == dead
+    assert values["features.7/dead_fraction"] == dead
 
 
 def test_a_clipped_estimator_is_dead_exactly_outside_its_window():
@@ -197,7 +197,7 @@ def test_a_clipped_estimator_is_dead_exactly_outside_its_window():
     values, _ = measure(net, x, torch.randint(0, 10, (16,)))
     inputs = _inputs(net.eval(), x)
     v = inputs[net.features[3]]
-    assert values["sign1/dead_fraction"] == pytest.approx(float((v.abs() > 1).double().mean()))
+    assert values["features.3/dead_fraction"] == pytest.approx(float((v.abs() > 1).double().mean()))
 
 
 def test_measuring_leaves_the_network_and_the_random_state_as_they_were():
@@ -236,9 +236,11 @@ def test_tensorboard_logs_the_diagnostics(tmp_path):
     metrics = run(compose_config(args, tmp_path), tmp_path, "atan")
     events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
     scalars = events.Tags()["scalars"]
-    assert "diag/step2/grad_cosine" in scalars
-    (point,) = events.Scalars("diag/step2/grad_cosine")
-    assert point.value == pytest.approx(metrics["diagnostics"]["step2/grad_cosine"][0], rel=1e-6)
+    assert "diag/features.7/grad_cosine" in scalars
+    (point,) = events.Scalars("diag/features.7/grad_cosine")
+    assert point.value == pytest.approx(
+        metrics["diagnostics"]["features.7/grad_cosine"][0], rel=1e-6
+    )
 
 
 def test_tensorboard_refused_where_it_is_not_installed(tmp_path, monkeypatch):
@@ -267,7 +269,7 @@ def test_argmax_dead_fraction_is_the_softmax_diagonal_below_its_peak(tau):
 
     torch.manual_seed(1)
     logits = torch.randn(200, 6, dtype=torch.float64) * torch.logspace(-1, 2, 200).view(-1, 1)
-    layer = Layer("argmax1", "", surrogate.ArgMax("softmax", tau=tau))
+    layer = Layer("argmax", surrogate.ArgMax("softmax", tau=tau))
     p = torch.softmax(logits / tau, -1)
     expected = (p * (1 - p) / tau < 1e-3 / (4 * tau)).double().mean()
     assert 0.2 < expected < 0.9  # the logits span live and saturated rows
