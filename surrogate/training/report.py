@@ -1,4 +1,5 @@
-"""Compare the runs of a sweep: ``comparison.csv``, ``comparison.md`` and ``convergence.png``.
+"""Compare the runs of a sweep: ``comparison.csv``, ``comparison.md``, ``convergence.png`` and,
+where the runs recorded hard-op diagnostics, ``diagnostics.png``.
 
     python -m surrogate.training.report SWEEP_DIR [--thresholds 0.5 0.8 0.9]
 
@@ -27,6 +28,13 @@ from surrogate.training.sweep_plan import planned_jobs
 
 THRESHOLDS = (0.5, 0.8, 0.9)
 IGNORED_KEYS = ("seed", "hydra.", "experiment", "ckpt_path")  # never tell configurations apart
+# The diagnostics each hard-op layer records (see surrogate.training.diagnostics), as plotted.
+METRIC_TITLES = {
+    "dead_fraction": "dead fraction",
+    "flip_ratio": "flip ratio",
+    "grad_norm": "gradient norm at the input",
+    "grad_cosine": "cosine to the relaxed gradient",
+}
 
 
 @dataclass
@@ -119,6 +127,26 @@ def _first_reach(metrics: dict, threshold: float) -> tuple[float, float] | None:
     return None
 
 
+def diagnostic_names(runs: Sequence[Run]) -> list[str]:
+    """Every ``<layer>/<metric>`` diagnostic the finished runs recorded: layers in the order
+    recorded, each layer's metrics in the order of ``METRIC_TITLES``."""
+    found = [name for run in runs if run.metrics for name in run.metrics.get("diagnostics", {})]
+    layers = list(dict.fromkeys(name.rsplit("/", 1)[0] for name in found))
+    order = {metric: i for i, metric in enumerate(METRIC_TITLES)}
+
+    def key(name: str) -> tuple[int, int, str]:
+        layer, metric = name.rsplit("/", 1)
+        return layers.index(layer), order.get(metric, len(order)), metric
+
+    return sorted(set(found), key=key)
+
+
+def _final(metrics: dict, name: str) -> float | None:
+    """A diagnostic's value at the run's last validation that has one."""
+    values = [v for v in metrics.get("diagnostics", {}).get(name, []) if v is not None]
+    return values[-1] if values else None
+
+
 def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> tuple[list, list]:
     """(column names, one row per configuration), rows ranked by mean test accuracy."""
     swept, groups = group(runs)
@@ -127,6 +155,8 @@ def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> 
     for t in thresholds:
         columns += [f"epochs_to_val_acc_{t:g}", f"seconds_to_val_acc_{t:g}"]
     columns += ["wall_seconds_mean"]
+    diagnostics = diagnostic_names(runs)
+    columns += [f"diag/{name}" for name in diagnostics]
     rows, accuracies = [], {}
     for values, members in groups.items():
         done = [r.metrics for r in members if r.metrics]
@@ -144,6 +174,10 @@ def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> 
                 statistics.fmean(r[1] for r in reached) if complete else math.nan
             )
         row["wall_seconds_mean"] = _mean_std([m["wall_seconds"] for m in done])[0]
+        for name in diagnostics:
+            row[f"diag/{name}"] = _mean_std(
+                [v for m in done if (v := _final(m, name)) is not None]
+            )[0]
         rows.append(row)
         accuracies[id(row)] = [m["test_acc"] for m in done]
     rows.sort(key=lambda r: -r["test_acc_mean"] if not math.isnan(r["test_acc_mean"]) else 1.0)
@@ -226,30 +260,10 @@ def plot(runs: Sequence[Run], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    swept, groups = group(runs)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    palette = plt.get_cmap("tab20").colors
-    colors = palette[0::2] + palette[1::2]  # ten distinct hues first, then their light shades
-    ranked = sorted(
-        ((vs, [r.metrics for r in ms if r.metrics]) for vs, ms in groups.items()),
-        key=lambda item: -statistics.fmean(m["test_acc"] for m in item[1]) if item[1] else 1.0,
-    )
-    for i, (values, done) in enumerate(ranked):
-        if not done:
-            continue
-        label = ", ".join(
-            f"{k}={v}" if len(swept) > 1 else v for k, v in zip(swept, values, strict=True)
-        )
-        longest = max(done, key=lambda m: len(m["val_acc"]))
+    for label, color, done in _configurations(runs):
         for ax, key in zip(axes, ("val_acc", "train_loss"), strict=True):
-            epochs, mean, low, high = [], [], [], []
-            for e, epoch in enumerate(_x(longest, "val_epochs")):
-                mu, sd = _mean_std([m[key][e] for m in done if e < len(m[key])])
-                sd = 0.0 if math.isnan(sd) else sd
-                epochs.append(epoch), mean.append(mu), low.append(mu - sd), high.append(mu + sd)
-            color = colors[i % len(colors)]
-            ax.plot(epochs, mean, "o-", ms=3, color=color, label=f"{label} (n={len(done)})", lw=1.6)
-            ax.fill_between(epochs, low, high, color=color, alpha=0.18, lw=0)
+            _band(ax, done, lambda m, key=key: m[key], color, label)
     axes[0].set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
     axes[1].set(xlabel="epoch", ylabel="training loss", title="training loss (mean per interval)")
     for ax in axes:
@@ -263,6 +277,88 @@ def plot(runs: Sequence[Run], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _configurations(runs: Sequence[Run]):
+    """(label, color, finished metrics) per configuration, ranked by mean test accuracy."""
+    import matplotlib.pyplot as plt
+
+    swept, groups = group(runs)
+    palette = plt.get_cmap("tab20").colors
+    colors = palette[0::2] + palette[1::2]  # ten distinct hues first, then their light shades
+    ranked = sorted(
+        ((vs, [r.metrics for r in ms if r.metrics]) for vs, ms in groups.items()),
+        key=lambda item: -statistics.fmean(m["test_acc"] for m in item[1]) if item[1] else 1.0,
+    )
+    for i, (values, done) in enumerate(ranked):
+        if done:
+            label = ", ".join(
+                f"{k}={v}" if len(swept) > 1 else v for k, v in zip(swept, values, strict=True)
+            )
+            yield f"{label} (n={len(done)})", colors[i % len(colors)], done
+
+
+def _band(ax, done: list[dict], curve, color, label: str) -> None:
+    """Mean ± std over the runs of ``curve(metrics)`` against epochs (None values skipped)."""
+    longest = max(done, key=lambda m: len(m["val_acc"]))
+    epochs, mean, low, high = [], [], [], []
+    for e, epoch in enumerate(_x(longest, "val_epochs")):
+        values = [c[e] for c in map(curve, done) if c is not None and e < len(c)]
+        values = [v for v in values if v is not None]
+        if not values:
+            continue
+        mu, sd = _mean_std(values)
+        sd = 0.0 if math.isnan(sd) else sd
+        epochs.append(epoch), mean.append(mu), low.append(mu - sd), high.append(mu + sd)
+    ax.plot(epochs, mean, "o-", ms=3, color=color, label=label, lw=1.6)
+    ax.fill_between(epochs, low, high, color=color, alpha=0.18, lw=0)
+
+
+def plot_diagnostics(runs: Sequence[Run], path: Path, title: str) -> bool:
+    """Each diagnostic against epochs, one panel per (metric, layer), a line per configuration
+    (mean ± std over seeds); False, and no file, when no run recorded diagnostics."""
+    names = diagnostic_names(runs)
+    if not names:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = list(dict.fromkeys(name.rsplit("/", 1)[0] for name in names))
+    metrics = [m for m in METRIC_TITLES if any(n.endswith("/" + m) for n in names)]
+    fig, axes = plt.subplots(
+        len(metrics), len(layers), figsize=(3.6 * len(layers) + 2.6, 2.7 * len(metrics)),
+        squeeze=False,
+    )  # fmt: skip
+    for label, color, done in _configurations(runs):
+        for r, metric in enumerate(metrics):
+            for c, layer in enumerate(layers):
+                name = f"{layer}/{metric}"
+                if name in names:
+                    curve = lambda m, name=name: m.get("diagnostics", {}).get(name)  # noqa: E731
+                    _band(axes[r][c], done, curve, color, label)
+    for r, metric in enumerate(metrics):
+        for c, layer in enumerate(layers):
+            ax = axes[r][c]
+            if f"{layer}/{metric}" not in names:
+                ax.axis("off")
+                continue
+            ax.set_title(f"{layer}: {METRIC_TITLES[metric]}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if r == len(metrics) - 1:
+                ax.set_xlabel("epoch")
+    handles, labels = next(
+        (ax.get_legend_handles_labels() for ax in axes.flat if ax.get_legend_handles_labels()[0]),
+        ([], []),
+    )
+    fig.suptitle(f"{title}: hard-op diagnostics, mean ± std over seeds")
+    right = 1 - 2.4 / fig.get_figwidth()
+    fig.tight_layout(rect=(0, 0, right, 1))
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(right, 0.5), fontsize=8)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+    return True
+
+
 def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS) -> list[Run]:
     """Write the three report files into ``sweep_dir``; return the runs it found."""
     sweep_dir = Path(sweep_dir)
@@ -273,6 +369,7 @@ def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS
     md = to_markdown(columns, rows, runs, title)
     write_atomic(sweep_dir / "comparison.md", lambda p: p.write_text(md))
     plot(runs, sweep_dir / "convergence.png", title)
+    plot_diagnostics(runs, sweep_dir / "diagnostics.png", title)
     return runs
 
 
@@ -290,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.sweep_dir}: no job folders found", file=sys.stderr)
         return 1
     print((args.sweep_dir / "comparison.md").read_text())
-    print(f"wrote comparison.csv, comparison.md, convergence.png in {args.sweep_dir}")
+    extra = ", diagnostics.png" if (args.sweep_dir / "diagnostics.png").is_file() else ""
+    print(f"wrote comparison.csv, comparison.md, convergence.png{extra} in {args.sweep_dir}")
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from surrogate.training.report import write_report
 from tests.app.helpers import FAST, train_cli, write_tiny_mnist
 
 THRESHOLDS = (0.5, 0.8, 0.9)
@@ -67,6 +68,10 @@ def check_rows_against_metrics(sweep: Path, key: str) -> list[dict]:
             assert close(row[f"seconds_to_val_acc_{t:g}"], seconds), (row, t)
         wall = statistics.fmean(m["wall_seconds"] for m in runs) if runs else math.nan
         assert close(row["wall_seconds_mean"], wall)
+        for column in (c for c in row if c.startswith("diag/")):
+            name = column.removeprefix("diag/")
+            finals = [[v for v in m["diagnostics"][name] if v is not None][-1] for m in runs]
+            assert close(row[column], statistics.fmean(finals) if finals else math.nan), column
     means = [float(r["test_acc_mean"]) for r in rows if r["test_acc_mean"]]
     assert means == sorted(means, reverse=True)  # ranked
     check_significance(rows, {k: [m["test_acc"] for m in v] for k, v in groups.items()}, key)
@@ -120,6 +125,24 @@ def test_sweep_report_matches_the_runs_metrics(tiny_sweep):
     assert "| 1 | `" in md and "| 2 | `" in md and "None." in md
     png = (tiny_sweep / "convergence.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    layers = ("features.3", "features.7", "bottleneck.2")
+    metrics = ("dead_fraction", "flip_ratio", "grad_norm", "grad_cosine")
+    expected = [f"diag/{layer}/{metric}" for layer in layers for metric in metrics]
+    assert [c for c in rows[0] if c.startswith("diag/")] == [*expected, "diag/network/grad_cosine"]
+    png = (tiny_sweep / "diagnostics.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_runs_without_diagnostics_give_no_diagnostics_figure_or_columns(tiny_sweep, tmp_path):
+    for path in tiny_sweep.glob("*/metrics.json"):
+        metrics = json.loads(path.read_text())
+        del metrics["diagnostics"], metrics["diagnostic_layers"]
+        (tmp_path / path.parent.name).mkdir()
+        (tmp_path / path.parent.name / "metrics.json").write_text(json.dumps(metrics))
+    write_report(tmp_path)
+    assert not any(c.startswith("diag/") for c in read_csv(tmp_path / "comparison.csv")[0])
+    assert (tmp_path / "convergence.png").is_file()
+    assert not (tmp_path / "diagnostics.png").exists()
 
 
 def test_report_cli_rebuilds_from_metrics_json_alone(tiny_sweep, tmp_path):
