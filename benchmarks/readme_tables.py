@@ -6,7 +6,8 @@
 Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in README.md and
 is made from ``benchmarks/results/NAME/comparison.csv``, the report that
 ``python -m surrogate.training.report benchmarks/results/NAME`` rebuilds from the runs'
-``metrics.json`` in that folder.
+``metrics.json`` in that folder. ``NAME.diagnostics`` is the table of the same report's final
+hard-op diagnostics.
 """
 
 from __future__ import annotations
@@ -23,7 +24,19 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
 # Which thresholds of each report the README shows (epochs and seconds to reach them).
-THRESHOLDS = {"compare_fashion": ("0.85", "0.9"), "compare": ("0.9",), "compare_argmax": ("0.9",)}
+THRESHOLDS = {
+    "compare_fashion": ("0.85", "0.9"),
+    "compare": ("0.9",),
+    "compare_argmax": ("0.9",),
+    "schedules": ("0.9",),
+    "schedules_gumbel": ("0.9",),
+}
+# The diagnostics table: one column per metric, its layers' final values joined by " / ".
+DIAGNOSTICS = {
+    "dead fraction": "dead_fraction",
+    "flip ratio": "flip_ratio",
+    "cosine to relaxed": "grad_cosine",
+}
 
 
 def _number(text: str) -> str:
@@ -35,12 +48,39 @@ def _pm(row: dict, key: str) -> str:
     return f"{float(mean):.4f}" + ("" if std == "" else f" ± {float(std):.4f}")
 
 
-def table(name: str) -> str:
-    """The Markdown table of ``benchmarks/results/NAME/comparison.csv``."""
+def _read(name: str) -> tuple[list[dict], list[str]]:
     with open(RESULTS / name / "comparison.csv", newline="") as f:
         reader = csv.DictReader(f)
-        rows = list(reader)
-        columns = reader.fieldnames or []
+        return list(reader), list(reader.fieldnames or [])
+
+
+def diagnostics_table(name: str) -> str:
+    """Each configuration's final diagnostics, a column per metric, its layers in one cell."""
+    rows, columns = _read(name)
+    swept = columns[: columns.index("seeds")]
+    layers = list(dict.fromkeys(c.split("/")[1] for c in columns if c.startswith("diag/")))
+    head = [*swept, "test acc"]
+    picked = []
+    for title, metric in DIAGNOSTICS.items():
+        found = [
+            f"diag/{layer}/{metric}" for layer in layers if f"diag/{layer}/{metric}" in columns
+        ]
+        picked.append(found)
+        head.append(f"{title} ({', '.join(c.split('/')[1] for c in found)})")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [*(f"`{row[k]}`" for k in swept), f"{float(row['test_acc_mean']):.4f}"]
+        for found in picked:
+            cells.append(" / ".join(f"{float(row[c]):.3f}" if row[c] else "–" for c in found))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table(name: str) -> str:
+    """The Markdown table of ``benchmarks/results/NAME/comparison.csv``."""
+    if name.endswith(".diagnostics"):
+        return diagnostics_table(name.removesuffix(".diagnostics"))
+    rows, columns = _read(name)
     swept = columns[: columns.index("seeds")]
     head = ["rank", *swept, "seeds", "test acc", "vs best", "best val acc"]
     for t in THRESHOLDS[name]:
@@ -69,7 +109,7 @@ def render(text: str) -> str:
         name = match.group(1)
         return f"<!-- results:{name} -->\n{table(name)}\n<!-- /results:{name} -->"
 
-    pattern = re.compile(r"<!-- results:(\w+) -->\n(?:.*?\n)?<!-- /results:\1 -->", re.DOTALL)
+    pattern = re.compile(r"<!-- results:([\w.]+) -->\n(?:.*?\n)?<!-- /results:\1 -->", re.DOTALL)
     return pattern.sub(replace, text)
 
 
