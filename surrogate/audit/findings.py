@@ -16,12 +16,11 @@ PYTORCH_GIVES = {
 ARGMAX = "surrogate.intercept(argmax=...)"
 REMEDIES = {
     **dict.fromkeys(("sign", "sgn"), "surrogate.intercept(sign=...) or surrogate.Sign"),
-    **dict.fromkeys(("round", "floor", "ceil"), "surrogate.intercept(round=...)"),
+    **dict.fromkeys(("round", "floor", "ceil", "trunc", "fix"), "surrogate.intercept(round=...)"),
     "heaviside": "surrogate.intercept(step=...) or surrogate.Step",
     **dict.fromkeys(("argmax", "argmin", "max", "min", "topk"), ARGMAX),
     **dict.fromkeys(("gt", "ge", "lt", "le"), "surrogate.intercept(step=...)"),
     **dict.fromkeys(("eq", "ne"), "surrogate.argmax for a one-hot of the maximum"),
-    **dict.fromkeys(("trunc", "fix"), "x + (x.trunc() - x).detach(), straight-through"),
 }
 CUT, HANDLED, UNREACHED = "cut", "handled by the model", "does not reach the loss"
 STATUSES = (CUT, HANDLED, UNREACHED)
