@@ -38,7 +38,7 @@ the estimator's backward to the logits along ``dim``.
 Comparisons (``step=``): ``x > t`` is PyTorch's bool mask, remembered as the step s of x − t (t − x
 for ``<``, ``<=``), with x or t a tensor or an ``nn.Parameter`` (t may also be a Python number;
 the reflected ``0 < x`` runs as ``x > 0``). The forms where s joins the gradient, each with
-PyTorch's values bit for bit:
+PyTorch's values bit for bit and PyTorch's own gradient to a, b, y and v:
 
 | form (mask = x > t, after any shape ops: view, reshape, expand, mask[i]...) | ∂out/∂s       |
 |------------------------------------------------------------------------------|---------------|
@@ -49,14 +49,12 @@ PyTorch's values bit for bit:
 | ``y.masked_fill(mask, v)``, ``torch.masked_fill``, ``y.masked_fill_``          | v − y         |
 | ``y[mask] = v``, ``y.index_put_((mask,), v)``, ``torch.index_put``             | v − y         |
 
-So ``torch.where(x > t, a, b)`` gets ∂out/∂x = (a − b)·p(x − t). The jump joins only where the
-values selected between carry no gradient (numbers, constant tensors); where a, b, y, v or the
-other factor require grad the mask selects between differentiable values (``where(x > 0, x,
-0.1 * x)``, a leaky ReLU; ``x * (x > 0)``; ``x.masked_fill(x < 0, 0)``), whose jump at the
-threshold is 0, and the result keeps PyTorch's gradient alone. An infinite v − y
-(``masked_fill(mask, -inf)``) gives an infinite gradient where p > 0. ``index_put`` needs v a
-number or a tensor broadcastable to y, the mask covering y's leading dims, and
-``accumulate=False``. Left alone, with PyTorch's behaviour: masks
+So ``torch.where(x > t, a, b)`` gets ∂out/∂x = (a − b)·p(x − t) on top of its gradient to a and b,
+with a − b taken at x, not at the threshold: where a and b meet at t (``where(x > 0, x, 0.1 * x)``,
+a leaky ReLU) this adds 0.9·x·p(x), a gradient the continuous function does not have; write such
+selections outside the block. An infinite v − y (``masked_fill(mask, -inf)``) gives an infinite
+gradient where p > 0. ``index_put`` needs v a number or a tensor broadcastable to y, the mask
+covering y's leading dims, and ``accumulate=False``. Left alone, with PyTorch's behaviour: masks
 used to read (``x[x > 0]``), in control flow (``if (x > 0).any()``), counted (``mask.sum()``), in
 logical ops (``&``, ``|``, ``~``, ``logical_and``), ``==`` and ``!=``, in-place comparisons
 (``x.gt_(t)``), and ``out=`` calls. A relaxed step pair keeps comparisons' forward PyTorch's.
@@ -72,10 +70,9 @@ permute, flip, indexing...) and integer casts; Y is the argmax estimator's one-h
 | ``W.index_select(0, idx)``, ``torch.index_select(W, 0, idx)``    |               |           |
 
 ``scatter`` needs idx of size 1 along d and y's shape elsewhere, v a number or a tensor
-broadcastable to y, neither requiring grad, and no ``reduce``: ``torch.zeros(n, k).scatter_(1,
-idx.unsqueeze(1), 1)`` is the one-hot. A lookup gets W's gradient as PyTorch gives it
-(``F.embedding`` with ``max_norm`` is left alone). Other uses of the index or the one-hot keep
-PyTorch's behaviour.
+broadcastable to y, no ``reduce``: ``torch.zeros(n, k).scatter_(1, idx.unsqueeze(1), 1)`` is the
+one-hot. A lookup gets W's gradient as PyTorch gives it (``F.embedding`` with ``max_norm`` is left
+alone). Other uses of the index or the one-hot keep PyTorch's behaviour.
 
 Only calls whose input requires grad while grad is enabled are changed (so no-grad code, and the
 library's own ops, run untouched). Two opt-ins change a forward, like the library's modules do: an

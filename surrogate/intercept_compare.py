@@ -9,12 +9,8 @@ s joins the gradient: a cast (``Intercept.follow``), arithmetic that promotes it
     y.masked_fill(mask, v)    = y + s·(v − y)      ∂/∂s = v − y
     y[mask] = v (index_put_)  = y + s·(v − y)      ∂/∂s = v − y
 
-so ∂out/∂x = (a − b)·p(x − t). The jump joins only where the values it selects between carry no
-gradient (numbers, constant tensors: ``torch.where(x > 0, 1.0, 0.0)``, ``zeros[x > 0] = 1``,
-``(x > 0) * 1.0``): where they carry one, the mask selects between differentiable values, as in
-``torch.where(x > 0, x, 0.1 * x)`` or ``x * (x > 0)``, whose jump at the threshold is 0 and whose
-gradient PyTorch already gives, so the result is left as PyTorch's. A mask or one-hot of argmax
-(``Intercept.values``) joins the same way.
+so ∂out/∂x = (a − b)·p(x − t) on top of PyTorch's gradient to a, b, y and v. A mask or one-hot of
+argmax (``Intercept.values``) joins the same way.
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from surrogate.torch_calls import (
     INEQUALITIES,
     arg,
     broadcasts_to,
-    carries_grad,
     constant_like,
     first_arg,
     is_real,
@@ -84,8 +79,7 @@ class CompareHandlers:
             return out
         sides = [(i, self.values.get(t)) for i, t in enumerate(args[:2]) if isinstance(t, Tensor)]
         sides = [(i, make) for i, make in sides if make is not None]
-        others = [t for i, t in enumerate(args[:2]) if i not in dict(sides)]
-        if not sides or carries_grad(*others):
+        if not sides:
             return out
 
         def redo(dtype):
@@ -109,7 +103,7 @@ class CompareHandlers:
             a, cond = first_arg(args, kwargs), arg(args, kwargs, 1, "condition")
         b = arg(args, kwargs, 2, "other")
         make = self.values.get(cond) if isinstance(cond, Tensor) else None
-        if make is None or not is_real(out) or not self.joins() or carries_grad(a, b):
+        if make is None or not is_real(out) or not self.joins():
             return out
         return attach_jump(out, make(out.dtype), constant_like(a, out) - constant_like(b, out))
 
@@ -122,7 +116,7 @@ class CompareHandlers:
             arg(args, kwargs, 2, "value"),
         )
         make = self.values.get(mask) if isinstance(mask, Tensor) else None
-        if make is None or not is_real(out) or not self.joins() or carries_grad(y, v):
+        if make is None or not is_real(out) or not self.joins():
             return out
         return attach_jump(out, make(out.dtype), constant_like(v, out) - y.detach())
 
@@ -130,8 +124,6 @@ class CompareHandlers:
         y = first_arg(args, kwargs)
         mask = arg(args, kwargs, 1, "mask")
         if not isinstance(mask, Tensor) or self.values.get(mask) is None or not is_real(y):
-            return func(*args, **kwargs)
-        if carries_grad(y, arg(args, kwargs, 2, "value")):
             return func(*args, **kwargs)
         return y.copy_(self.masked_fill(Tensor.masked_fill, (y, *args[1:]), kwargs))
 
@@ -147,8 +139,6 @@ class CompareHandlers:
             key = key[0] if len(key) == 1 else None
         make = self.values.get(key) if isinstance(key, Tensor) else None
         if make is None or key.dtype != torch.bool or not is_real(y) or not self.joins():
-            return func(*args, **kwargs)
-        if carries_grad(y, v):
             return func(*args, **kwargs)
         if y.shape[: key.dim()] != key.shape or not broadcasts_to(v, y.shape):
             return func(*args, **kwargs)

@@ -23,14 +23,7 @@ import torch.nn.functional as F
 
 from surrogate.hardops import ArgmaxOp
 from surrogate.intercept_functions import Attach, SurrogateFunction, attach_jump
-from surrogate.torch_calls import (
-    arg,
-    broadcasts_to,
-    carries_grad,
-    constant_like,
-    first_arg,
-    is_real,
-)
+from surrogate.torch_calls import arg, broadcasts_to, constant_like, first_arg, is_real
 
 Tensor = torch.Tensor
 
@@ -141,8 +134,6 @@ class IndexHandlers:
         v = arg(args, kwargs, 3, "src", kwargs.get("value"))
         picked = self.indices.get(idx) if isinstance(idx, Tensor) else None
         if picked is None or "reduce" in kwargs or not is_real(y) or not self.joins():
-            return func(*args, **kwargs)
-        if carries_grad(y, v):  # a selection between differentiable values: PyTorch's
             return func(*args, **kwargs)
         d = d % max(y.dim(), 1)
         fits = idx.dim() == y.dim() and idx.shape == y.shape[:d] + (1,) + y.shape[d + 1 :]

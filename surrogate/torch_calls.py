@@ -100,11 +100,6 @@ def constant_like(value: Any, like: Tensor) -> Tensor:
     return torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
-def carries_grad(*values: Any) -> bool:
-    """Whether any of ``values`` is a tensor that requires grad."""
-    return any(isinstance(v, Tensor) and v.requires_grad for v in values)
-
-
 def is_real(x: Any) -> bool:
     """Whether ``x`` is a floating-point tensor."""
     return isinstance(x, Tensor) and x.is_floating_point()
