@@ -94,9 +94,9 @@ class LIF(Explicit):
     masked_fill  spk = zeros.masked_fill(mem > thr, 1.0); mem = mem.masked_fill(mem > thr, 0.0)
     lt           silent = (mem < thr).type_as(mem); spk = 1 - silent; mem = mem * silent
 
-    A mask selecting between values that carry a gradient (the resets of ``where`` and
-    ``masked_fill``) keeps PyTorch's gradient under ``surrogate.intercept``: its twin is the
-    detached reset ``mem * (1 - spk.detach())``.
+    Under ``surrogate.intercept`` the resets of ``where`` and ``masked_fill`` are mem + s·(0 − mem):
+    their twin is ``mem * (1 - spk)``, the reset through the surrogate step; the others detach
+    the spike in the reset themselves.
     """
 
     forms = ("parameter", "where", "gt_to", "mul", "masked_fill", "lt")
@@ -119,6 +119,8 @@ class LIF(Explicit):
             spk = surrogate.step(mem - thr, est)
             if self.form == "parameter":
                 return spk, mem - spk * thr
+            if self.form in ("where", "masked_fill"):
+                return spk, mem * (1.0 - spk)
             return spk, mem * (1.0 - spk.detach())
         if self.form == "parameter":
             spk = (mem > self.threshold).float()

@@ -177,22 +177,11 @@ SPELLINGS = [
         lambda x: x * (x > 0),
         relu_cast_first,
         id="relu: x * (x > 0) and x * (x > 0).to(x.dtype)",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="a mask cast before it multiplies x gets the step's jump x·p(x), one that "
-            "multiplies x uncast does not: the same continuous relu gets two gradients",
-        ),
     ),
     pytest.param(
         reset_by_where,
         lambda x: x * (1 - (x > 1.0).to(x.dtype)),
         id="reset to zero: where(x > 1, 0.0, x) and x * (1 - (x > 1).to(x.dtype))",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="where (and masked_fill) between a value with a gradient and a constant "
-            "keeps PyTorch's gradient, taken as continuous, but the reset jumps by -1 at x = 1: "
-            "the cast spelling gets -x·p(x - 1), the where spelling nothing",
-        ),
     ),
 ]
 
