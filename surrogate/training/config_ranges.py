@@ -96,6 +96,7 @@ RANGES: dict[str, Range] = {
     "trainer.gradient_clip_val": Range(0, low_open=True, nullable=True),
     "callbacks.progress_refresh_rate": Range(0, integer=True),
     "callbacks.probe_size": Range(1, integer=True),
+    "callbacks.diagnostics_every": Range(1, integer=True),
     "schedule.relaxed_until_epoch": Range(1, integer=True, nullable=True),
 }
 

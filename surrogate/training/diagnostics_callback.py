@@ -1,7 +1,9 @@
 """``DiagnosticsRecorder``: the hard-op diagnostics (``diagnostics.measure``) at every validation.
 
-The probe is the first ``probe_size`` images of the validation set, fixed for the whole run. The
-values are logged as ``diag/<layer>/<metric>`` (``diag/features.3/dead_fraction``,
+The probe is the first ``probe_size`` images of the validation set, fixed for the whole run; the
+measurement runs at the first validation and every ``every``-th after it (the others record
+``None``, so the curves keep one entry per validation, and a flip ratio compares two measurements).
+The values are logged as ``diag/<layer>/<metric>`` (``diag/features.3/dead_fraction``,
 ``diag/network/grad_cosine``), a layer named by its path in the LightningModule's ``net``, and
 kept as curves (``None`` for the first flip ratio, which is not defined); the previous decisions
 travel in checkpoints with the curves, so a resumed run continues both.
@@ -28,9 +30,9 @@ class DiagnosticsRecorder(ValidationRecorder):
 
     prefix = "diag"
 
-    def __init__(self, path: str | Path, probe_size: int = 64):
+    def __init__(self, path: str | Path, probe_size: int = 32, every: int = 1):
         super().__init__(path)
-        self.probe_size = int(probe_size)
+        self.probe_size, self.every = int(probe_size), int(every)
         self.previous: dict[str, torch.Tensor] | None = None
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -47,6 +49,8 @@ class DiagnosticsRecorder(ValidationRecorder):
     def measure(self, trainer, pl_module) -> dict[str, float] | None:
         if self._probe is None:
             return None
+        if len(self.points) % self.every:
+            return {}
         with torch.inference_mode(False):
             values, decisions = measure(_net(pl_module), *self._probe, previous=self.previous)
         self.previous = {name: d.cpu() for name, d in decisions.items()}

@@ -88,9 +88,8 @@ def build(config: dict[str, Any], output_dir: Path):
     extra = [TQDMProgressBar(refresh_rate=refresh)] if refresh > 0 else []
     extra.append(ScheduleRecorder(output_dir / RECORDED["schedule"], estimators))
     if callbacks["diagnostics"]:
-        extra.append(
-            DiagnosticsRecorder(output_dir / RECORDED["diagnostics"], callbacks["probe_size"])
-        )
+        path, size = output_dir / RECORDED["diagnostics"], callbacks["probe_size"]
+        extra.append(DiagnosticsRecorder(path, size, callbacks["diagnostics_every"]))
     trainer = pl.Trainer(
         **config["trainer"],
         default_root_dir=output_dir,

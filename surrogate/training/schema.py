@@ -131,6 +131,7 @@ class CallbacksConfig:
     mode: str = MISSING
     progress_refresh_rate: int = MISSING
     diagnostics: bool = MISSING
+    diagnostics_every: int = MISSING
     probe_size: int = MISSING
 
 

@@ -1,8 +1,8 @@
 """``ValidationRecorder``: the base of the callbacks that measure something at every validation.
 
-A subclass's ``measure(trainer, pl_module)`` returns ``{name: value}`` (or None: nothing to
-record). At each validation of a fit the recorder keeps the values as curves, one entry per
-validation (``None`` where a name has no value that time), logs them to every logger as
+A subclass's ``measure(trainer, pl_module)`` returns ``{name: value}`` (``{}``: nothing this time,
+None: nothing at all). At each validation of a fit the recorder keeps the values as curves, one
+entry per validation (``None`` where a name has no value that time), logs them to every logger as
 ``<prefix>/<name>``, and rank 0 writes ``{**describe(pl_module), "curves": ...}`` to ``path``. The
 values travel in checkpoints, so a resumed run continues its curves.
 """
@@ -41,7 +41,7 @@ class ValidationRecorder(pl.Callback):
             return
         self.points.append(values)
         logged = {f"{self.prefix}/{name}": value for name, value in values.items()}
-        for logger in trainer.loggers:
+        for logger in trainer.loggers if logged else ():
             logger.log_metrics(logged, trainer.global_step)
         if trainer.is_global_zero:
             write_json_atomic(self.path, {**self.describe(pl_module), "curves": self.curves()})

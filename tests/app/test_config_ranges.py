@@ -96,6 +96,7 @@ CASES = [
     ("trainer.gradient_clip_val", 0.0, None),
     ("callbacks.progress_refresh_rate", -1, 0),
     ("callbacks.probe_size", 0, 1),
+    ("callbacks.diagnostics_every", 0, 1),
 ]
 
 

@@ -26,6 +26,7 @@ SMALL = [
     "callbacks.progress_refresh_rate=0",
     "trainer.enable_model_summary=false",
     "callbacks.probe_size=40",
+    "callbacks.diagnostics_every=1",
 ]
 
 
@@ -182,6 +183,17 @@ def _net(estimator_name):
 
     return build_net(parse_ops(ops, "op"), 1, 10, 8, channels=[4, 8], activations=["sign", "step"],
                      groups=4, categories=4)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_every_nth_validation_is_measured_and_the_curves_keep_one_entry_per_validation(tmp_path):
+    args = [*SMALL, "op=atan", "trainer.max_epochs=5", "callbacks.diagnostics_every=2"]
+    metrics = run(compose_config(args, tmp_path), tmp_path, "atan")
+    dead = metrics["diagnostics"]["features.3/dead_fraction"]
+    flips = metrics["diagnostics"]["features.3/flip_ratio"]
+    assert len(dead) == len(metrics["val_acc"]) == 5
+    assert [v is None for v in dead] == [False, True, False, True, False]
+    assert [v is None for v in flips] == [True, True, False, True, False]  # measured to measured
 
 
 @pytest.mark.parametrize(("name", "dead"), [("ste", 0.0), ("none", 1.0)])
