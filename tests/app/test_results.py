@@ -19,7 +19,11 @@ THRESHOLDS = {"compare_fashion": (0.8, 0.85, 0.9)}
 
 
 def test_the_headline_sweeps_are_committed():
-    assert {"compare_fashion", "compare", "compare_argmax"} <= set(SWEEPS)
+    assert {"compare_fashion", "compare", "compare_argmax", "schedules", "schedules_gumbel"} <= set(
+        SWEEPS
+    )
+    for name in ("compare", "compare_argmax", "schedules", "schedules_gumbel"):
+        assert (RESULTS / name / "diagnostics.png").is_file(), name
 
 
 @pytest.mark.parametrize("name", SWEEPS)
@@ -39,7 +43,8 @@ def test_the_readme_tables_are_generated_from_the_reports():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     readme = (ROOT / "README.md").read_text()
-    for name in ("compare_fashion", "compare", "compare_argmax"):
+    for name in ("compare_fashion", "compare", "compare_argmax", "schedules", "schedules_gumbel",
+                 "compare.diagnostics", "schedules.diagnostics"):  # fmt: skip
         assert f"<!-- results:{name} -->" in readme
 
 
