@@ -39,7 +39,8 @@ class ValidateConfig(Callback):
 
 
 # What `validate` reads; the rest (paths) may interpolate values that Hydra sets later.
-CHECKED_KEYS = ("op", "model", "data", "trainer", "callbacks", "seed", "threads", "ckpt_path")
+CHECKED_KEYS = ("op", "schedule", "model", "data", "trainer", "logger", "callbacks", "seed",
+                "threads", "ckpt_path")  # fmt: skip
 
 
 def _validate_or_exit(config: DictConfig, files: bool) -> None:
@@ -48,16 +49,7 @@ def _validate_or_exit(config: DictConfig, files: bool) -> None:
             key: OmegaConf.to_container(config[key], resolve=True)
             if OmegaConf.is_config(config[key])
             else config[key]
-            for key in (
-                "op",
-                "model",
-                "data",
-                "trainer",
-                "callbacks",
-                "seed",
-                "threads",
-                "ckpt_path",
-            )
+            for key in CHECKED_KEYS
         }
         with warnings.catch_warnings():  # a deprecated key is reported once, by train.py
             warnings.simplefilter("ignore", FutureWarning)

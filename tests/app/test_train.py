@@ -159,6 +159,9 @@ BAD_INPUTS = [
     ("data=mnist data.root=/nonexistent", ["/nonexistent", "train-images-idx3-ubyte"]),
     ("model.optimizer.name=adamm", ["adamm", "adam"]),
     ("seed=-1", ["seed", "-1", "[0, 4294967295]"]),
+    ("schedule=relaxed_then_hard", ["schedule.relaxed_until_epoch", "'ste'", "sigmoid"]),
+    ("schedule=anneal", ["anneal", "anneal_beta", "relaxed_then_hard"]),
+    ("callbacks.probe_size=0", ["callbacks.probe_size", "got 0"]),
 ]
 
 
