@@ -52,7 +52,7 @@ class ApplyEstimators(pl.Callback):
         check_method(method)
         self.ops, self.method, self.schedule_config = ops, method, schedule
         self.estimators = parse_ops(ops, "op")
-        build_schedule(ops, schedule, 1, 1)  # refuse a bad schedule now, not at fit
+        build_schedule(ops, schedule)  # refuse a bad schedule now, not at fit
         self.schedule: EstimatorSchedule | None = None
         self._mode: Intercept | None = None
 

@@ -18,21 +18,36 @@ from surrogate.schedules import EstimatorSchedule
 
 
 def build_schedule(
-    ops: Mapping[str, Any], schedule: Mapping[str, Any] | None, epochs: int, steps: int
+    ops: Mapping[str, Any],
+    schedule: Mapping[str, Any] | None,
+    epochs: int | None = None,
+    steps: int | None = None,
 ) -> EstimatorSchedule:
-    """The estimators of ``ops`` (the config group ``op``) over time, as ``schedule`` says."""
+    """The estimators of ``ops`` (the config group ``op``) over time, as ``schedule`` says, for a
+    run of ``epochs`` epochs and ``steps`` training steps (None: not known yet; the schedule is
+    checked as far as it can be without them)."""
     schedule = schedule or {}
     params = {
-        op: {name: _with_length(node, epochs, steps) for name, node in named.items()}
+        op: {name: _with_length(node, epochs or 1, steps or 1) for name, node in named.items()}
         for op, named in (schedule.get("params") or {}).items()
     }
+    relaxed = schedule.get("relaxed_until_epoch")
     try:
-        return EstimatorSchedule(ops, params, schedule.get("relaxed_until_epoch"))
+        built = EstimatorSchedule(ops, params, relaxed)
     except (TypeError, ValueError) as err:
         message = str(err)
         if message.startswith("EstimatorSchedule."):
             raise ValueError("schedule." + message.removeprefix("EstimatorSchedule.")) from None
         raise ValueError(f"schedule: {message.removeprefix('EstimatorSchedule: ')}") from None
+    if epochs is not None and relaxed is not None and relaxed >= epochs:
+        raise ValueError(
+            f"schedule.relaxed_until_epoch: {relaxed} leaves no hard epoch in a run of "
+            f"trainer.max_epochs={epochs}; choose 1 to {epochs - 1}, or more epochs"
+            if epochs > 1
+            else f"schedule.relaxed_until_epoch: {relaxed} leaves no hard epoch in a run of "
+            "trainer.max_epochs=1; train at least 2 epochs"
+        )
+    return built
 
 
 def _with_length(node: Any, epochs: int, steps: int) -> Any:

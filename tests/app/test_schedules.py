@@ -144,6 +144,9 @@ def test_no_schedule_records_nothing(tmp_path):
          r"schedule.params.step.beta: unknown field 'knd'; a Schedule takes kind, start"),
         (["op=sigmoid", "+schedule.params.step.beta={kind: linear, start: 1, end: -1}"],
          r"sigmoid: beta must be a finite number > 0, got -1"),
+        (["op=sigmoid", "schedule=relaxed_then_hard", "trainer.max_epochs=8"],
+         r"schedule.relaxed_until_epoch: 10 leaves no hard epoch in a run of "
+         r"trainer.max_epochs=8; choose 1 to 7, or more epochs"),
         (["op=sigmoid", "schedule.relaxed_until_epoch=0"],
          r"schedule.relaxed_until_epoch: must be an integer >= 1 or null, got 0"),
     ],
