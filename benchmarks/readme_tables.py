@@ -30,6 +30,7 @@ THRESHOLDS = {
     "compare_argmax": ("0.9",),
     "schedules": ("0.9",),
     "schedules_gumbel": ("0.9",),
+    "schedules_fashion": ("0.85", "0.9"),
 }
 # The diagnostics table: one column per metric, its layers' final values joined by " / ".
 DIAGNOSTICS = {

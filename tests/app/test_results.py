@@ -3,6 +3,7 @@ and the README's result tables are generated from those reports."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -11,18 +12,18 @@ import pytest
 
 from surrogate.training.report import write_report
 from tests.app.helpers import ROOT
-from tests.app.test_report import check_significance, metrics_by_config, read_csv
+from tests.app.test_report import check_significance, read_csv
 
 RESULTS = ROOT / "benchmarks" / "results"
 SWEEPS = sorted(p.name for p in RESULTS.iterdir() if (p / "comparison.csv").is_file())
-THRESHOLDS = {"compare_fashion": (0.8, 0.85, 0.9)}
+THRESHOLDS = {"compare_fashion": (0.8, 0.85, 0.9), "schedules_fashion": (0.8, 0.85, 0.9)}
 
 
 def test_the_headline_sweeps_are_committed():
     assert {"compare_fashion", "compare", "compare_argmax", "schedules", "schedules_gumbel"} <= set(
         SWEEPS
     )
-    for name in ("compare", "compare_argmax", "schedules", "schedules_gumbel"):
+    for name in ("compare", "compare_argmax", "schedules", "schedules_gumbel", "schedules_fashion"):
         assert (RESULTS / name / "diagnostics.png").is_file(), name
 
 
@@ -51,7 +52,15 @@ def test_the_readme_tables_are_generated_from_the_reports():
 @pytest.mark.parametrize("name", SWEEPS)
 def test_each_reports_significance_marks_match_a_hand_computation(name):
     rows = read_csv(RESULTS / name / "comparison.csv")
-    key = next(iter(rows[0]))  # the swept key: the first column
-    groups = metrics_by_config(RESULTS / name, key)
-    check_significance(rows, {k: [m["test_acc"] for m in v] for k, v in groups.items()}, key)
+    columns = list(rows[0])
+    swept = columns[: columns.index("seeds")]  # the swept keys: the columns before seeds
+    accuracies: dict[str, list[float]] = {}
+    for path in (RESULTS / name).glob("*/metrics.json"):
+        metrics = json.loads(path.read_text())
+        settings = dict(o.split("=", 1) for o in metrics["overrides"])
+        config = " ".join(settings[k] for k in swept)
+        accuracies.setdefault(config, []).append(metrics["test_acc"])
+    for row in rows:
+        row["config"] = " ".join(row[k] for k in swept)
+    check_significance(rows, accuracies, "config")
     assert {r["vs_best"] for r in rows} <= {"best", "tied", "lower"}
