@@ -68,6 +68,7 @@ permute, flip, indexing...) and integer casts; Y is the argmax estimator's one-h
 | ``y.scatter_(d, idx, v)``, ``y.scatter(...)``, ``torch.scatter`` | y + Y·(v − y) | v − y     |
 | ``F.embedding(idx, W)``, ``W[idx]``,                             | Y @ W         | g @ Wᵀ    |
 | ``W.index_select(0, idx)``, ``torch.index_select(W, 0, idx)``    |               |           |
+| ``W.gather(0, idx.expand(-1, D))``, ``torch.gather(W, 0, ...)``   |               |           |
 
 ``scatter`` needs idx of size 1 along d and y's shape elsewhere, v a number or a tensor
 broadcastable to y, no ``reduce``: ``torch.zeros(n, k).scatter_(1, idx.unsqueeze(1), 1)`` is the
@@ -100,6 +101,7 @@ from surrogate.op_estimators import parse_ops, summary
 from surrogate.torch_calls import (
     ARITHMETIC,
     CASTS,
+    GATHERS,
     INEQUALITIES,
     LOOKUPS,
     MASKED_FILL,
@@ -189,6 +191,7 @@ class Intercept(CompareHandlers, IndexHandlers, TorchFunctionMode):
             self.handle((F.one_hot,), self.one_hot)
             self.handle(SCATTERS, self.scatter)
             self.handle(LOOKUPS, self.lookup)
+            self.handle(GATHERS, self.gather)
         if "step" in ops or "argmax" in ops:  # where a mask or a one-hot becomes numbers
             self.handle(SHAPE_OPS | CASTS, self.follow)
             self.handle(ARITHMETIC, self.arithmetic)

@@ -156,11 +156,32 @@ class IndexHandlers:
         out = func(*args, **kwargs)
         return self.join_lookup(out, idx, weight) if usable else out
 
+    def gather(self, func, args, kwargs):
+        """``W.gather(0, idx.expand(-1, D))``, ``torch.gather(W, 0, ...)``: W's rows picked by a
+        followed index that holds one row of W (from one row of the scores) across each of its
+        rows, as ``W[idx]``; any other gather keeps PyTorch's behaviour."""
+        out = func(*args, **kwargs)
+        weight, dim = first_arg(args, kwargs), arg(args, kwargs, 1, "dim")
+        idx = arg(args, kwargs, 2, "index")
+        picked = self.indices.get(idx) if isinstance(idx, Tensor) else None
+        if picked is None or "out" in kwargs or not is_real(weight) or weight.dim() != 2:
+            return out
+        if dim not in (0, -2) or idx.dim() != 2 or idx.shape[1] != weight.shape[1]:
+            return out
+        rows = picked.rows
+        if not (bool((idx == idx[:, :1]).all()) and bool((rows == rows[:, :1]).all())):
+            return out
+        return self.join_picked(out, picked._replace(rows=rows[:, 0]), weight)
+
     def join_lookup(self, out, idx, weight):
         """``out`` = one_hot(idx) @ W by value (W's rows picked by idx), with g @ Wᵀ to the
         one-hot where idx is a followed index."""
         picked = self.indices.get(idx) if isinstance(idx, Tensor) else None
-        if picked is None or not is_real(weight) or weight.dim() == 0 or not self.joins():
+        return out if picked is None else self.join_picked(out, picked, weight)
+
+    def join_picked(self, out, picked: Picked, weight):
+        """``out``, W's rows picked by ``picked``, with g @ Wᵀ to its one-hot."""
+        if not is_real(weight) or weight.dim() == 0 or not self.joins():
             return out
         k = weight.shape[0]
         s = self.one_hot_maker(picked, k)(weight.dtype)

@@ -56,6 +56,7 @@ MASKED_FILL = frozenset(methods("masked_fill"))
 PUTS = frozenset(methods("index_put", "index_put_") + (Tensor.__setitem__,))
 SCATTERS = frozenset(methods("scatter", "scatter_"))
 LOOKUPS = frozenset((torch.nn.functional.embedding,) + methods("index_select"))
+GATHERS = frozenset(methods("gather"))
 
 
 def bypassed() -> bool:
