@@ -43,7 +43,6 @@ from surrogate import Estimator, HardOp, estimator
 from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
 
 DEAD_LEVEL = 1e-3
-METRICS = ("dead_fraction", "flip_ratio", "grad_norm", "grad_cosine")
 SCALAR_SPECS = {"step": STEP, "sign": SIGN, "round": ROUND}
 REFERENCE = {"step": "sigmoid", "sign": "sigmoid", "round": "sigmoid", "argmax": "softmax"}
 
@@ -75,55 +74,45 @@ def hard_layers(model: nn.Module) -> list[Layer]:
     return layers
 
 
-def derivative(layer: Layer, x: torch.Tensor) -> torch.Tensor:
-    """The estimator's derivative at each element of ``x`` (see the module docstring)."""
-    op, est = layer.spec(), layer.module.estimator
+def derivative(op, est: Estimator, x: torch.Tensor) -> torch.Tensor:
+    """The derivative of ``est`` for the op ``op`` (its spec) at each element of ``x``: the
+    backward of a unit gradient, or for argmax the diagonal of its Jacobian along ``op.dim``."""
     _, saved = est.forward(op, x, False)
-    if layer.module.op_name != "argmax":
+    if not isinstance(op, ArgmaxOp):
         return est.grad(op, torch.ones_like(x), *saved)
     diagonal = torch.empty_like(x)
     dim = op.dim % x.dim()
     for c in range(x.shape[dim]):
-        unit = torch.zeros_like(x).narrow(dim, c, 1).fill_(1.0)
-        unit = F.pad(unit.movedim(dim, -1), (c, x.shape[dim] - c - 1)).movedim(-1, dim)
+        unit = torch.zeros_like(x)
+        unit.narrow(dim, c, 1).fill_(1.0)
         diagonal.narrow(dim, c, 1).copy_(est.grad(op, unit, *saved).narrow(dim, c, 1))
     return diagonal
 
 
 @functools.lru_cache(maxsize=256)
-def _scalar_peak(op_name: str, est: Estimator) -> float:
-    x = torch.linspace(-8.0, 8.0, 32001, dtype=torch.float64)
-    layer = Layer("", _probe_module(op_name, est))
-    return float(derivative(layer, x).abs().max())
-
-
-@functools.lru_cache(maxsize=256)
-def _argmax_peak(est: Estimator, classes: int) -> float:
-    tie = torch.full((1, classes), -50.0, dtype=torch.float64)
-    tie[0, :2] = 0.0
-    layer = Layer("", _probe_module("argmax", est))
-    return float(derivative(layer, tie).abs().max())
-
-
-def _probe_module(op_name: str, est: Estimator) -> HardOp:
-    from surrogate import ArgMax, Round, Sign, Step
-
-    modules = {"step": Step, "sign": Sign, "round": Round, "argmax": ArgMax}
-    return modules[op_name](est)
+def _peak(op, est: Estimator, classes: int) -> float:
+    """The largest derivative of ``est`` for ``op``: over x in [-8, 8] for step, sign and round;
+    at two tied logits out of ``classes`` for argmax (``op`` along the last dim)."""
+    if isinstance(op, ArgmaxOp):
+        x = torch.full((1, classes), -50.0, dtype=torch.float64)
+        x[0, :2] = 0.0
+    else:
+        x = torch.linspace(-8.0, 8.0, 32001, dtype=torch.float64)
+    return float(derivative(op, est, x).abs().max())
 
 
 def peak(layer: Layer, x: torch.Tensor) -> float:
     """The largest value the layer's derivative takes (for argmax, at two tied logits)."""
-    est = layer.module.estimator
-    if layer.module.op_name == "argmax":
-        return _argmax_peak(est, x.shape[layer.module.dim])
-    return _scalar_peak(layer.module.op_name, est)
+    op, est = layer.spec(), layer.module.estimator
+    if isinstance(op, ArgmaxOp):
+        return _peak(ArgmaxOp(-1, training=False), est, x.shape[op.dim])
+    return _peak(op, est, 0)
 
 
 def dead_fraction(layer: Layer, x: torch.Tensor) -> float:
     """The share of ``x`` where the derivative is below ``DEAD_LEVEL`` of its peak (all of it
     when the peak is 0, as for ``none``)."""
-    d = derivative(layer, x).abs()
+    d = derivative(layer.spec(), layer.module.estimator, x).abs()
     if not d.numel():
         return 0.0
     top = peak(layer, x)
