@@ -23,7 +23,14 @@ import torch.nn.functional as F
 
 from surrogate.hardops import ArgmaxOp
 from surrogate.intercept_functions import Attach, SurrogateFunction, attach_jump
-from surrogate.torch_calls import arg, broadcasts_to, constant_like, first_arg, is_real
+from surrogate.torch_calls import (
+    arg,
+    broadcasts_to,
+    constant_like,
+    first_arg,
+    is_real,
+    reduction_dim,
+)
 
 Tensor = torch.Tensor
 
@@ -35,12 +42,6 @@ class Picked(NamedTuple):
     dim: int | None
     index: Tensor  # argmax's own output
     rows: Tensor  # for each element of the followed tensor, its row of the scores
-
-
-def reduction_dim(args: tuple, kwargs: dict):
-    """The ``dim`` of a reduction call, given second, as ``dim``, or as numpy's ``axis``
-    (``torch.argmax(x, axis=-1)``); None if absent."""
-    return args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
 
 
 class IndexHandlers:

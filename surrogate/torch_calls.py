@@ -84,6 +84,12 @@ def arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> An
     return args[i] if len(args) > i else kwargs.get(name, default)
 
 
+def reduction_dim(args: tuple, kwargs: dict):
+    """The ``dim`` of a reduction call, given second, as ``dim``, or as numpy's ``axis``
+    (``torch.argmax(x, axis=-1)``); None if absent."""
+    return args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
+
+
 def broadcasts_to(v: Any, shape: torch.Size) -> bool:
     """Whether ``v`` (a Python number or a tensor) broadcasts to ``shape`` as it is."""
     if not isinstance(v, Tensor):

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import torch
 
-from surrogate.audit.findings import PYTORCH_GIVES, ROOT
+from surrogate.audit.findings import PYTORCH_GIVES, label
 from surrogate.audit.modes import Event
 
 Tensor = torch.Tensor
@@ -56,10 +56,6 @@ class Upstream:
         return self.memo[root]
 
 
-def label(event: Event) -> str:
-    return f"{event.op} in {event.module or ROOT}"
-
-
 def causes(
     dead: list[str],
     params: dict[str, Tensor],
@@ -87,18 +83,18 @@ def causes(
         hard = next((e for e in hits if e.hard), None)
         other = next((e for e in hits if not e.hard), None)
         if error is not None and raiser is not None:
-            why[name] = f"cut by {label(raiser)}, whose backward raised"
+            why[name] = f"cut by {label(raiser.op, raiser.module)}, whose backward raised"
             cut.setdefault(raiser.key, []).append(name)
         elif error is not None:
             why[name] = "backward raised"
         elif hard is not None and (name in revived or (other is None and grads[name] is None)):
-            why[name] = f"cut by {label(hard)}"
+            why[name] = f"cut by {label(hard.op, hard.module)}"
             cut.setdefault(hard.key, []).append(name)
         elif grads[name] is not None:  # on the loss's path, but the gradient arrives as zeros
             why[name] = f"unrecognised op: gradient all zero (first read by {used[name]})"
         elif other is not None:
             kind = "" if other.kind == "cut" else ", used as a mask or an index"
-            why[name] = f"unrecognised op: {label(other)}{kind}"
+            why[name] = f"unrecognised op: {label(other.op, other.module)}{kind}"
         else:
             why[name] = f"not on the loss's path (read by {used[name]})"
     return why, cut, behind

@@ -27,6 +27,11 @@ STATUSES = (CUT, HANDLED, UNREACHED)
 ROOT = "(model)"  # how the table shows the root module, whose name in named_modules() is ''
 
 
+def label(op: str, module: str) -> str:
+    """``sign in encoder``: an op and the module that called it, as the report names them."""
+    return f"{op} in {module or ROOT}"
+
+
 @dataclass(frozen=True)
 class Finding:
     """A hard op on the gradient path: ``op`` as written (``x > p`` is ``gt``), ``module`` the
@@ -65,7 +70,7 @@ class Finding:
 
     @property
     def label(self) -> str:
-        return f"{self.op} in {self.module or ROOT}"
+        return label(self.op, self.module)
 
 
 @dataclass

@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from surrogate.torch_calls import arg, first_arg, reduction_dim
+
 Tensor = torch.Tensor
 
 ZERO_OPS = ("sign", "sgn", "round", "floor", "ceil", "trunc", "fix", "heaviside")
@@ -68,10 +70,6 @@ class HardCall:
     source: Callable[[], Tensor]
 
 
-def _dim(args: tuple, kwargs: dict) -> Any:
-    return args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
-
-
 def grad_carrying(x: Any) -> bool:
     return isinstance(x, Tensor) and x.is_floating_point() and x.requires_grad
 
@@ -81,8 +79,7 @@ def recognise(func, args: tuple, kwargs: dict) -> HardCall | None:
     custom ``autograd.Function`` runs its forward with grad disabled)."""
     if func in COMPARE:
         op = COMPARE[func]
-        a = args[0] if args else kwargs.get("input")
-        b = args[1] if len(args) > 1 else kwargs.get("other")
+        a, b = first_arg(args, kwargs), arg(args, kwargs, 1, "other")
         # Python tries the reflected operator of a subclass first: x > p (p a Parameter) runs
         # p.__lt__(x), which torch dispatches as Tensor.lt(p, x). p < x and p.lt(x) read the
         # same; they are taken as the commoner x > p.
@@ -94,16 +91,17 @@ def recognise(func, args: tuple, kwargs: dict) -> HardCall | None:
         if op in ("lt", "le"):
             return HardCall(op, "mask", inputs, lambda: b - a)
         return HardCall(op, "mask", inputs, lambda: a - b)
-    x = args[0] if args else kwargs.get("input")
+    x = first_arg(args, kwargs)
     if not grad_carrying(x):
         return None
     if func in ZERO:
         return HardCall(ZERO[func], "zero", [x], lambda: x)
     if func in INDEX:
         op = INDEX[func]
-        if op in ("max", "min") and not isinstance(_dim(args, kwargs), int):
+        if op in ("max", "min") and not isinstance(reduction_dim(args, kwargs), int):
             return None  # the maximum's value, or an elementwise maximum: no index
-        largest = op in ("argmax", "max") or (op == "topk" and _largest(args, kwargs))
+        topk_largest = op == "topk" and bool(arg(args, kwargs, 3, "largest", True))
+        largest = op in ("argmax", "max") or topk_largest
         return HardCall(op, "index", [x], (lambda: x) if largest else (lambda: -x))
     return None
 
@@ -111,10 +109,6 @@ def recognise(func, args: tuple, kwargs: dict) -> HardCall | None:
 def reflected(a: Any, b: Any) -> bool:
     """Whether Python ran ``a``'s reflected operator: ``a``'s type a strict subclass of ``b``'s."""
     return isinstance(b, Tensor) and type(a) is not type(b) and issubclass(type(a), type(b))
-
-
-def _largest(args: tuple, kwargs: dict) -> bool:
-    return bool(args[3] if len(args) > 3 else kwargs.get("largest", True))
 
 
 def index_of(call: HardCall, out: Any) -> Any:
@@ -125,8 +119,8 @@ def index_of(call: HardCall, out: Any) -> Any:
 def tensor_args(args: tuple, kwargs: dict) -> list[Tensor]:
     """The tensors among a call's arguments, also inside lists and tuples (``out[mask, 0]``)."""
     found = []
-    for arg in (*args, *kwargs.values()):
-        items = arg if isinstance(arg, (list, tuple)) else (arg,)
+    for value in (*args, *kwargs.values()):
+        items = value if isinstance(value, (list, tuple)) else (value,)
         found.extend(t for t in items if isinstance(t, Tensor))
     return found
 

@@ -241,17 +241,10 @@ class Healer(Intercept):
         return func(*args, **kwargs)
 
     def zero(self, func, args, kwargs, event: Event):
-        handler = self.handlers.get(func)
-        if handler is not None:
-            with bypass():
-                out = handler(func, args, kwargs)
-        else:  # trunc, fix: straight-through to the input as it was before the call
-            x = args[0] if args else kwargs.get("input")
-            before = x.clone() if in_place(func) else x
-            result = func(*args, **kwargs)
-            out = straight_through(result, before)
-            if in_place(func):
-                out = x.copy_(out)
+        """A zero-gradient op (sign, round, floor, trunc, heaviside... and their in-place forms)
+        through ``Intercept``'s own handler, with ``ste``."""
+        with bypass():
+            out = self.handlers[func](func, args, kwargs)
         if isinstance(out, Tensor) and out.requires_grad:
             self.watch(event, out)
         return out
