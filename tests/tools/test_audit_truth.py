@@ -13,10 +13,7 @@ from torch import nn
 import surrogate
 from surrogate.audit.findings import CUT, HANDLED
 from surrogate.audit.modes import Healer, Recorder
-
-
-def mse(y):
-    return (y - 0.3).square().mean()
+from tests.tools.real_patterns import BinarizeSTE, mse, spike_fn
 
 
 def truth(model, x, loss=mse) -> list[str]:
@@ -29,13 +26,6 @@ def truth(model, x, loss=mse) -> list[str]:
 
 
 # --- spiking nets ----------------------------------------------------------------------------
-
-
-def spike_fn(x):
-    """spytorch's naive spike: Heaviside written as a boolean index-put."""
-    out = torch.zeros_like(x)
-    out[x > 0] = 1.0
-    return out
 
 
 class SpyTorch(nn.Module):
@@ -124,18 +114,6 @@ class Thresholds(nn.Module):
 
 
 # --- the model's own straight-through --------------------------------------------------------
-
-
-class BinarizeSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.sign()
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * (x.abs() <= 1).to(g.dtype)
 
 
 class BinaryLinear(nn.Linear):
