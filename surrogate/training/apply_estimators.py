@@ -54,12 +54,14 @@ class ApplyEstimators(pl.Callback):
         self.estimators = parse_ops(ops, "op")
         build_schedule(ops, schedule)  # refuse a bad schedule now, not at fit
         self.schedule: EstimatorSchedule | None = None
+        self._relaxed_at_end: dict[str, bool] = {}
         self._mode: Intercept | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         steps = trainer.estimated_stepping_batches if stage == "fit" else 1
         schedule = build_schedule(self.ops, self.schedule_config, trainer.max_epochs, steps)
         self.schedule = None if schedule.is_constant else schedule
+        self._relaxed_at_end = {op: relaxed for op, (_, relaxed) in schedule.final().items()}
         if self.method in ("swap", "both"):
             check_method(self.method, pl_module)
             swap(pl_module, **self.estimators)
@@ -73,8 +75,7 @@ class ApplyEstimators(pl.Callback):
         now = self.schedule.at(step, epoch)
         if training:
             return now
-        final = self.schedule.final()
-        return {op: (est, final[op][1]) for op, (est, _) in now.items()}
+        return {op: (est, self._relaxed_at_end[op]) for op, (est, _) in now.items()}
 
     def _enter(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._exit()
