@@ -47,7 +47,7 @@ from torch import nn
 
 from surrogate.estimators import Estimator, resolve
 from surrogate.estimators.base import OPS
-from surrogate.op_estimators import parse_ops, summary
+from surrogate.op_estimators import OpEstimator, parse_ops, summary
 from surrogate.swap import swap
 
 KINDS = ("constant", "linear", "cosine", "exponential", "gumbel")
@@ -264,7 +264,7 @@ class EstimatorSchedule:
             for op in ops:
                 out[op][name] = sched
         for op in self._base:
-            est = self._base[op][0]
+            est = self._base[op].estimator
             for name, spec in params.get(op, {}).items():
                 if name not in schedulable(est):
                     takes = ", ".join(schedulable(est)) or "no parameters"
@@ -296,7 +296,7 @@ class EstimatorSchedule:
         return int(k)
 
     def _with(self, op: str, values: Mapping[str, float]) -> Estimator:
-        est = self._base[op][0]
+        est = self._base[op].estimator
         ranges = schedulable(est)
         return dataclasses.replace(
             est, **{name: _coerce(v, ranges[name]) for name, v in values.items()}
@@ -321,13 +321,15 @@ class EstimatorSchedule:
         """Whether ``epoch`` is in the relaxed phase (before ``relaxed_until_epoch``)."""
         return self.relaxed_until_epoch is not None and epoch < self.relaxed_until_epoch
 
-    def at(self, step: int, epoch: int) -> dict[str, tuple[Estimator, bool]]:
-        """``{op: (estimator, relaxed)}`` in force at global ``step`` in ``epoch`` (both from 0)."""
+    def at(self, step: int, epoch: int) -> dict[str, OpEstimator]:
+        """``{op: OpEstimator}`` in force at global ``step`` in ``epoch`` (both from 0)."""
         self._check_time(step, epoch)
         values = self._values(step, epoch)
         relax_all = self.relaxed_phase(epoch)
         return {
-            op: (self._with(op, values[op]) if op in values else est, relaxed or relax_all)
+            op: OpEstimator(
+                self._with(op, values[op]) if op in values else est, relaxed or relax_all
+            )
             for op, (est, relaxed) in self._base.items()
         }
 
@@ -348,10 +350,10 @@ class EstimatorSchedule:
         """Set the surrogate modules of ``model`` to ``at(step, epoch)``; how many changed."""
         return swap(model, **self.at(step, epoch))
 
-    def final(self) -> dict[str, tuple[Estimator, bool]]:
+    def final(self) -> dict[str, OpEstimator]:
         """The estimators once every schedule has ended and the relaxed phase is over."""
         return {
-            op: (
+            op: OpEstimator(
                 self._with(op, {n: s.final() for n, s in self._schedules.get(op, {}).items()}),
                 relaxed,
             )
