@@ -20,7 +20,7 @@ import numbers
 import torch
 
 from surrogate.hardops import STEP
-from surrogate.intercept_functions import SurrogateFunction, attach_jump
+from surrogate.intercept.functions import SurrogateFunction, attach_jump
 from surrogate.torch_calls import (
     INEQUALITIES,
     arg,
@@ -60,7 +60,7 @@ class CompareHandlers:
 
     def step_maker(self, diff: Tensor, mask: Tensor):
         """make(dtype): ``mask.to(dtype)`` by value, with step's backward at ``diff``."""
-        est = self.ops["step"][0]
+        est = self.ops["step"].estimator
 
         def make(dtype: torch.dtype) -> Tensor:
             return SurrogateFunction.apply(diff, STEP, est, False, lambda: mask.to(dtype), 1.0)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from surrogate.hardops import ArgmaxOp
-from surrogate.intercept_functions import Attach, SurrogateFunction, attach_jump
+from surrogate.intercept.functions import Attach, SurrogateFunction, attach_jump
 from surrogate.torch_calls import (
     arg,
     broadcasts_to,
