@@ -153,7 +153,7 @@ def fate(kind: str, result: Any) -> str | None:
     return "hard"
 
 
-class StraightThrough(torch.autograd.Function):
+class PassGradientTo(torch.autograd.Function):
     """Forward ``y`` unchanged; backward g to ``y`` and g to ``source``: as is where the shapes
     agree, summed onto ``source``'s shape where it broadcasts to ``y``'s, else summed over the
     dimensions after the leading ones they share and spread over ``source``'s."""
@@ -169,7 +169,7 @@ class StraightThrough(torch.autograd.Function):
 
 
 def onto(g: Tensor, shape: torch.Size) -> Tensor:
-    """``g`` reduced onto ``shape`` (see ``StraightThrough``)."""
+    """``g`` reduced onto ``shape`` (see ``PassGradientTo``)."""
     if g.shape == shape:
         return g
     try:
@@ -184,6 +184,6 @@ def onto(g: Tensor, shape: torch.Size) -> Tensor:
     return summed.reshape(*shape[:lead], *([1] * (len(shape) - lead))).expand(shape)
 
 
-def straight_through(y: Tensor, source: Tensor) -> Tensor:
-    """``y``'s values with the gradient passed straight on to ``source`` (``StraightThrough``)."""
-    return StraightThrough.apply(y, source)
+def pass_gradient_to(y: Tensor, source: Tensor) -> Tensor:
+    """``y``'s values with the gradient passed straight on to ``source`` (``PassGradientTo``)."""
+    return PassGradientTo.apply(y, source)

@@ -30,13 +30,14 @@ from surrogate.audit.flow import (
     fate,
     in_place,
     index_of,
+    pass_gradient_to,
     recognise,
-    straight_through,
     tensor_args,
     written,
 )
 from surrogate.estimators import estimator
 from surrogate.intercept import Intercept
+from surrogate.op_estimators import OpEstimator
 from surrogate.torch_calls import bypass, bypassed
 
 Tensor = torch.Tensor
@@ -187,13 +188,13 @@ class Recorder(TorchFunctionMode):
 
 class Healer(Intercept):
     """Replays a ``Recorder``'s plan on the same forward: each hard op's float results, straight-
-    through to its input (``surrogate.audit.flow.straight_through``; sign, round, floor, ceil
+    through to its input (``surrogate.audit.flow.pass_gradient_to``; sign, round, floor, ceil
     and heaviside by ``Intercept``'s own handlers with the ``ste`` estimator). ``reached[key]``
     says whether a non-zero gradient reached a healed result of the events with that key.
     ``lost`` turns True (and healing stops) if the forward calls differ from the recorded ones."""
 
     def __init__(self, plan: dict[int, tuple[object, list[Event]]], events: list[Event]):
-        ste = (estimator("ste"), False)
+        ste = OpEstimator(estimator("ste"), False)
         super().__init__(dict.fromkeys(("step", "sign", "round"), ste))
         self.plan = plan
         made = {id(e) for _, es in plan.values() for e in es}
@@ -229,7 +230,7 @@ class Healer(Intercept):
         result = written(func, args, kwargs, out)
         healed = result
         for e in events:
-            healed = straight_through(healed, self.sources[id(e)])
+            healed = pass_gradient_to(healed, self.sources[id(e)])
             self.watch(e, healed)
         if in_place(func):
             result.copy_(healed)
