@@ -18,14 +18,13 @@ The forwards are exact (``surrogate.hardops``); the estimators' formulas are in 
 package never imports.
 """
 
-# audit, intercept and swap shadow the submodules that define them: surrogate.audit is the function.
-from surrogate.audit import audit
+# audit, intercept and swap are modules called as their function (surrogate.callable_module):
+# surrogate.audit(model, x) is surrogate.audit.audit(model, x), and surrogate.audit.cli imports.
+from surrogate import audit, intercept, swap
 from surrogate.estimators import Custom, Estimator, available, estimator, parameters
 from surrogate.functional import argmax, round, sign, step
-from surrogate.intercept import intercept
 from surrogate.modules import ArgMax, HardOp, Round, Sign, Step
 from surrogate.schedules import EstimatorSchedule, Schedule
-from surrogate.swap import swap
 
 __all__ = [
     "ArgMax",

@@ -1,4 +1,8 @@
-"""``surrogate.swap(model, sign="atan")``: set the estimator of each surrogate module of a model."""
+"""``surrogate.swap(model, sign="atan")``: set the estimator of each surrogate module of a model.
+
+The module is callable: ``surrogate.swap(...)`` calls ``surrogate.swap.swap`` (see
+``surrogate.callable_module``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 from torch import nn
 
+from surrogate.callable_module import make_callable
 from surrogate.modules import HardOp
 from surrogate.op_estimators import parse_ops
 
@@ -23,9 +28,9 @@ def swap(
 
     Each keyword names the new estimator of that op (see ``surrogate.op_estimators``); ops left
     out keep theirs. A bare estimator makes the modules hard (``relaxed=False``); an
-    ``(estimator, relaxed)`` pair or a config node sets both. Returns how many modules it changed:
-    modules already set that way are not counted. Plain torch ops (``torch.sign``) are not modules;
-    for them use ``surrogate.intercept``.
+    ``(estimator, relaxed)`` pair (an ``OpEstimator``) or a config node sets both. Returns how
+    many modules it changed: modules already set that way are not counted. Plain torch ops
+    (``torch.sign``) are not modules; for them use ``surrogate.intercept``.
     """
     ops = {"step": step, "sign": sign, "round": round, "argmax": argmax, **unknown}
     named = parse_ops(ops, "swap")
@@ -43,3 +48,6 @@ def swap(
         module.relaxed = relaxed
         changed += 1
     return changed
+
+
+make_callable(__name__)

@@ -18,7 +18,8 @@ does, is reported in ``report.error``, not raised. The model runs in its current
 its buffers (BatchNorm statistics), the RNG and every ``.grad`` are left as they were.
 
 ``python -m surrogate.audit MODULE:FACTORY --input 8,1,28,28`` prints the audit of the model that
-``MODULE:FACTORY()`` builds (see ``surrogate.audit.cli``).
+``MODULE:FACTORY()`` builds (see ``surrogate.audit.cli``). The package is callable:
+``surrogate.audit(...)`` calls ``surrogate.audit.audit`` (see ``surrogate.callable_module``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from torch import nn
 from surrogate.audit.attribution import causes
 from surrogate.audit.findings import CUT, HANDLED, UNREACHED, Finding, Report
 from surrogate.audit.modes import Event, Healer, Recorder
+from surrogate.callable_module import make_callable
 
 __all__ = ["Finding", "Report", "audit"]
 
@@ -164,3 +166,6 @@ def restore(buffers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
     with torch.no_grad():
         for buffer, saved in buffers:
             buffer.copy_(saved)
+
+
+make_callable(__name__)

@@ -90,6 +90,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from surrogate.callable_module import make_callable
 from surrogate.intercept.functions import HeavisideFunction, SurrogateFunction
 from surrogate.intercept.mode import Intercept
 from surrogate.op_estimators import parse_ops
@@ -123,3 +124,6 @@ def intercept(
     if not isinstance(training, bool):
         raise ValueError(f"intercept: training must be True or False, got {training!r}")
     return Intercept(ops, training=training)
+
+
+make_callable(__name__)
