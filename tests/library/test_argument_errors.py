@@ -31,7 +31,6 @@ SMOOTH = {
 }
 MODULES = {"step": surrogate.Step, "sign": surrogate.Sign, "round": surrogate.Round,
            "argmax": surrogate.ArgMax}  # fmt: skip
-SCALAR_OPS = ["step", "sign", "round"]
 
 
 def choices(message: str) -> set[str]:
@@ -150,7 +149,7 @@ def test_argmax_module_dim_that_is_not_an_int_is_refused_at_construction(dim):
 # --- unknown or unfitting estimators list exactly the ones that fit the op --------------------
 
 
-@pytest.mark.parametrize("op", [*SCALAR_OPS, "argmax"])
+@pytest.mark.parametrize("op", list(MODULES))
 def test_unknown_estimator_lists_exactly_the_op_s_estimators(op):
     x = torch.randn(4, 10)
     calls = {
@@ -172,7 +171,7 @@ def test_unknown_estimator_lists_exactly_the_op_s_estimators(op):
         assert not choices(message) & BUMPS
 
 
-@pytest.mark.parametrize("op", [*SCALAR_OPS, "argmax"])
+@pytest.mark.parametrize("op", list(MODULES))
 @pytest.mark.parametrize("spec", [42, None, 3.5])
 def test_estimator_that_is_no_name_lists_exactly_the_op_s_estimators(op, spec):
     for call in (lambda: MODULES[op](spec), lambda: getattr(surrogate, op)(torch.randn(3), spec)):
