@@ -13,6 +13,12 @@ For models written without this library:
         loss = model(x).sum()                      # torch.sign, argmax + one_hot: surrogate grads
     surrogate.swap(model, sign="ste")              # every surrogate.Sign module in the model
 
+For code that names estimators per op (a config):
+
+    surrogate.parse_ops({"sign": "atan"}, "op")    # {"sign": OpEstimator(estimator, relaxed)}
+    surrogate.available()                          # every estimator's name
+    surrogate.parameters("perturbed")              # {"sigma": 1.0, "samples": 16}: float, int
+
 The forwards are exact (``surrogate.hardops``); the estimators' formulas are in the docstrings of
 ``surrogate.estimators``. The training app, ``surrogate.training``, is a separate layer that this
 package never imports.
@@ -24,6 +30,7 @@ from surrogate import audit, intercept, swap
 from surrogate.estimators import Custom, Estimator, available, estimator, parameters
 from surrogate.functional import argmax, round, sign, step
 from surrogate.modules import ArgMax, HardOp, Round, Sign, Step
+from surrogate.op_estimators import OpEstimator, parse_ops
 from surrogate.schedules import EstimatorSchedule, Schedule
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "Estimator",
     "EstimatorSchedule",
     "HardOp",
+    "OpEstimator",
     "Round",
     "Schedule",
     "Sign",
@@ -42,6 +50,7 @@ __all__ = [
     "estimator",
     "intercept",
     "parameters",
+    "parse_ops",
     "round",
     "sign",
     "step",

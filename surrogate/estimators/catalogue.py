@@ -1,9 +1,10 @@
 """The catalogue: estimators looked up by name, built with checked parameters, matched to an op.
 
-``available(op)`` lists the names that apply to an op; ``estimator(name, **params)`` builds one;
-``resolve(op, spec, params, relaxed)`` is what every hard op calls on what a user passed: a name,
-an :class:`Estimator`, or a callable bump p (a :class:`Custom` estimator). Every refusal is a
-``ValueError`` naming the bad value and the valid choices.
+``available(op)`` lists the names that apply to an op (``available()``: every name);
+``estimator(name, **params)`` builds one; ``resolve(op, spec, params, relaxed)`` is what every hard
+op calls on what a user passed: a name, an :class:`Estimator`, or a callable bump p (a
+:class:`Custom` estimator). Every refusal is a ``ValueError`` naming the bad value and the valid
+choices.
 """
 
 from __future__ import annotations
@@ -26,14 +27,18 @@ def check_op(op: str) -> None:
         raise ValueError(f"unknown op {op!r}; choose one of: {', '.join(OPS)}")
 
 
-def available(op: str) -> tuple[str, ...]:
-    """Names of the estimators that apply to ``op`` ('step', 'sign', 'round' or 'argmax')."""
+def available(op: str | None = None) -> tuple[str, ...]:
+    """Names of the estimators that apply to ``op`` ('step', 'sign', 'round' or 'argmax'), in the
+    order they were registered; with no ``op``, every registered name."""
+    if op is None:
+        return tuple(REGISTRY)
     check_op(op)
     return tuple(name for name, cls in REGISTRY.items() if op in cls.ops)
 
 
 def parameters(name: str) -> dict[str, float | int]:
-    """The parameters of the estimator called ``name`` with their defaults."""
+    """The parameters of the estimator called ``name`` with their defaults; a default's type
+    (``int`` or ``float``) is the parameter's (``perturbed``'s ``samples`` is an int)."""
     return {f.name: f.default for f in dataclasses.fields(_lookup(name))}
 
 

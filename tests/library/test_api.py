@@ -31,9 +31,28 @@ def test_available_argmax():
     assert list(surrogate.available("argmax")) == ARGMAX
 
 
+def test_available_with_no_op_lists_every_estimator_in_registration_order():
+    assert list(surrogate.available()) == list(dict.fromkeys(SCALAR + ARGMAX))
+
+
 def test_available_unknown_op():
     with pytest.raises(ValueError, match=r"'stp'.*step, sign, round, argmax"):
         surrogate.available("stp")
+
+
+@pytest.mark.parametrize("name", surrogate.available())
+def test_a_parameters_default_is_of_its_type(name):
+    """An int default: the parameter takes integers only; a float default: any number in range.
+    The training app reads a parameter's type off its default."""
+    for key, default in surrogate.parameters(name).items():
+        assert type(getattr(surrogate.estimator(name), key)) is type(default), key
+        if type(default) is int:
+            with pytest.raises(ValueError, match=f"{key} must be an integer"):
+                surrogate.estimator(name, **{key: default + 0.5})
+        else:
+            assert type(default) is float, (key, default)
+            value = getattr(surrogate.estimator(name, **{key: default + 0.5}), key)
+            assert value == default + 0.5 and type(value) is float
 
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
@@ -234,8 +253,10 @@ def test_custom_callable_bump():
 
 def test_public_names():
     for name in ["step", "sign", "round", "argmax", "estimator", "available", "Step", "Sign",
-                 "Round", "ArgMax"]:  # fmt: skip
+                 "Round", "ArgMax", "OpEstimator", "parse_ops"]:  # fmt: skip
         assert hasattr(surrogate, name)
+        assert name in surrogate.__all__
+    assert all(hasattr(surrogate, name) for name in surrogate.__all__)
 
 
 @pytest.mark.parametrize("op", ["step", "sign", "round", "argmax"])
