@@ -12,9 +12,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from surrogate.training.schema import register, to_plain
+from surrogate.training.config.schema import store_schema, to_plain
 
-register()
+store_schema()
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

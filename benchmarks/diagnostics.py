@@ -48,7 +48,7 @@ def _median_seconds(fn, repeats: int) -> float:
 
 def per_validation(config: dict, repeats: int) -> dict:
     """Median seconds of one measurement and of one training step, and steps per epoch."""
-    from surrogate.training.diagnostics import measure
+    from surrogate.training.callbacks.diagnostics import measure
     from surrogate.training.run import build
 
     with tempfile.TemporaryDirectory() as out:
@@ -86,7 +86,7 @@ def per_validation(config: dict, repeats: int) -> dict:
 def whole_runs(overrides: list[str], repeats: int) -> dict:
     """Wall seconds of whole runs with and without diagnostics, interleaved, and the median of
     their ratios."""
-    from surrogate.training.compose import compose_config
+    from surrogate.training.config.compose import compose_config
     from surrogate.training.run import run
 
     seconds: dict[str, list[float]] = {"true": [], "false": []}
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-runs", action="store_true", help="skip the whole-run comparison")
     args = parser.parse_args(argv)
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    from surrogate.training.compose import compose_config
+    from surrogate.training.config.compose import compose_config
 
     with tempfile.TemporaryDirectory() as out:
         config = compose_config([*QUIET, *args.overrides], ROOT / "configs", out)

@@ -6,7 +6,7 @@ plain PyTorch loop with the same model, data, optimizer and threads.
     python benchmarks/train.py --accelerator gpu      # on CUDA
 
 Both sides come from ``surrogate.training.run.build`` on the config ``train.py`` would run
-(composed by ``surrogate.training.compose.compose_config``).
+(composed by ``surrogate.training.config.compose.compose_config``).
 
 Time per step is measured in pairs, in one process, so that the load of a shared machine falls on
 both sides alike: Lightning runs ``trainer.fit`` as configured (validation and checkpoints each
@@ -46,7 +46,7 @@ MODES = ("paired", "plain", "lightning")
 
 
 def config_for(overrides: list[str], epochs: int, accelerator: str, output_dir: Path) -> dict:
-    from surrogate.training.compose import compose_config
+    from surrogate.training.config.compose import compose_config
 
     fixed = [
         f"trainer.max_epochs={epochs}",
@@ -79,7 +79,7 @@ class PlainLoop:
     def start_epoch(self, epoch: int) -> None:
         import torch
 
-        from surrogate.training.seeding import epoch_seed
+        from surrogate.training.data.datamodule import epoch_seed
 
         torch.manual_seed(epoch_seed(self.seed, epoch, rank=0))  # as the module does
         self.loader.sampler.set_epoch(epoch)

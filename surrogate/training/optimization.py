@@ -48,10 +48,3 @@ def build_scheduler(
         return None
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, max_epochs))
 
-
-def split_model_config(model: dict[str, Any]) -> tuple[dict, dict, dict, str]:
-    """The config node ``model`` as (the network's arguments, optimizer, scheduler, how the
-    estimators reach the network)."""
-    net = dict(model)
-    optimizer, scheduler = net.pop("optimizer"), net.pop("scheduler")
-    return net, optimizer, scheduler, net.pop("apply_estimators")

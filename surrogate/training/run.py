@@ -1,12 +1,14 @@
 """One training run from a plain config dict: fit, test the best checkpoint, write metrics.json.
 
-``model.name`` picks the network (``networks.build_net``) and ``model.apply_estimators`` how the op
-config reaches its hard ops (``swap``, ``intercept`` or ``both``, by the ``ApplyEstimators``
-callback).
+The op config is parsed once, when the config is checked (``config.validate``); ``model.name``
+picks the network (``surrogate.training.models``), built once by the LightningModule, ``task`` its
+loss and headline metric, ``data.name`` the data set (``surrogate.training.data``), and
+``model.apply_estimators`` how the op config reaches the hard ops (``swap``, ``intercept`` or
+``both``), by the ``ApplyEstimators`` callback alone.
 
 The dict has the shape of ``configs/train.yaml`` once resolved (``seed``, ``threads``, ``op``,
-``model``, ``data``, ``trainer``, ``logger``, ``callbacks``, ``ckpt_path``). No Hydra here:
-``train.py`` turns the Hydra config into this dict.
+``model``, ``task``, ``data``, ``trainer``, ``logger``, ``callbacks``, ``ckpt_path``). No Hydra
+here: ``train.py`` turns the Hydra config into this dict.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shlex
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +28,16 @@ import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger
 
-from surrogate.op_estimators import describe, parse_ops
-from surrogate.training.apply_estimators import ApplyEstimators
 from surrogate.training.atomic import write_json_atomic
-from surrogate.training.checkpoint import BestCheckpoint, LastCheckpoint
-from surrogate.training.classifier import HardNetClassifier, NonFiniteLoss
-from surrogate.training.curves import CurveRecorder
-from surrogate.training.datamodule import ImageDataModule
-from surrogate.training.datasets import DataError
-from surrogate.training.diagnostics_callback import DiagnosticsRecorder
-from surrogate.training.optimization import split_model_config
-from surrogate.training.schedule_recorder import ScheduleRecorder
-from surrogate.training.validate import validate
+from surrogate.training.callbacks.apply_estimators import ApplyEstimators
+from surrogate.training.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
+from surrogate.training.callbacks.curves import CurveRecorder
+from surrogate.training.callbacks.diagnostics_recorder import DiagnosticsRecorder
+from surrogate.training.callbacks.schedule_recorder import ScheduleRecorder
+from surrogate.training.config.op import HardOpConfig
+from surrogate.training.config.validate import validate
+from surrogate.training.data import DataError, DataModule
+from surrogate.training.module import HardOpModule, NonFiniteLoss
 
 
 class _DropLightningNoise(logging.Filter):
@@ -62,28 +63,26 @@ RECORDED = {"diagnostics": "diagnostics.json", "schedule": "schedule.json"}
 RUN_ERRORS = (DataError, NonFiniteLoss)
 
 
-def build(config: dict[str, Any], output_dir: Path):
-    """The data module, the LightningModule, the Trainer and the best-checkpoint callback that
-    ``config`` describes."""
-    data = ImageDataModule(**config["data"], shuffle_seed=config["seed"])
+def build(config: dict[str, Any], output_dir: Path, ops: HardOpConfig):
+    """The data module, the LightningModule, the Trainer and the callbacks that ``config``
+    describes, its op config parsed as ``ops``: ``(data, module, trainer, callbacks)``."""
+    data = DataModule(**config["data"], shuffle_seed=config["seed"])
     data.prepare_data()
     data.setup()  # read and checked once, before the trainer exists
-    net, optimizer, scheduler, method = split_model_config(config["model"])
-    module = HardNetClassifier(
-        ops=config["op"],
-        net=net,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        in_channels=data.spec.in_channels,
-        num_classes=data.spec.num_classes,
-        image_size=data.spec.image_size,
+    module = HardOpModule(
+        model=config["model"],
+        task=config["task"],
+        input_shape=list(data.shape.input_shape),
+        num_classes=data.shape.num_classes,
         seed=config["seed"],
     )
-    callbacks = config["callbacks"]
+    task, callbacks = module.task, config["callbacks"]
     folder = output_dir / "checkpoints"
-    best = BestCheckpoint(folder, monitor=callbacks["monitor"], mode=callbacks["mode"])
-    curves = CurveRecorder(output_dir / "curves.json")
-    estimators = ApplyEstimators(config["op"], method=method, schedule=config.get("schedule"))
+    monitor = callbacks["monitor"] or f"val/{task.metric}"
+    best = BestCheckpoint(folder, monitor=monitor, mode=callbacks["mode"] or task.mode)
+    curves = CurveRecorder(output_dir / "curves.json", task.metric)
+    method = config["model"]["apply_estimators"]
+    estimators = ApplyEstimators(ops, method=method, schedule=config.get("schedule"))
     refresh = callbacks["progress_refresh_rate"]
     extra = [TQDMProgressBar(refresh_rate=refresh)] if refresh > 0 else []
     extra.append(ScheduleRecorder(output_dir / RECORDED["schedule"], estimators))
@@ -97,7 +96,16 @@ def build(config: dict[str, Any], output_dir: Path):
         callbacks=[estimators, curves, *extra, best, LastCheckpoint(folder)],
         enable_progress_bar=refresh > 0,
     )
-    return data, module, trainer, best
+    return data, module, trainer, Callbacks(estimators, curves, best)
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """The callbacks whose state ``metrics.json`` reads."""
+
+    estimators: ApplyEstimators
+    curves: CurveRecorder
+    best: BestCheckpoint
 
 
 def _loggers(config: dict[str, bool], output_dir: Path) -> list:
@@ -157,7 +165,7 @@ def run(
     they are, so a sweep's report can tell runs apart from ``metrics.json`` alone.
     """
     start = time.perf_counter()
-    validate(config)
+    ops = validate(config)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     # Lightning's own use of a torch API that torch deprecated; nothing a user can act on.
@@ -166,32 +174,46 @@ def run(
     if config["threads"] > 0:
         torch.set_num_threads(config["threads"])
     pl.seed_everything(config["seed"], workers=True, verbose=False)
-    data, module, trainer, best = build(config, output_dir)
+    data, module, trainer, callbacks = build(config, output_dir, ops)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=config.get("ckpt_path"))
     except SystemExit:  # how Lightning ends a run stopped by Ctrl-C
         if trainer.interrupted:
             print(_stopped(output_dir / "checkpoints" / "last.ckpt", overrides), file=sys.stderr)
         raise
+    except NonFiniteLoss as err:
+        raise NonFiniteLoss(
+            f"{err} with op {ops.summary()}, model.optimizer.lr="
+            f"{config['model']['optimizer']['lr']:g}; try a lower learning rate, a gentler "
+            "estimator (a smaller beta or alpha, a larger width or sigma), or "
+            "trainer.gradient_clip_val"
+        ) from None
+    best = callbacks.best
     tested = trainer.test(
         module, datamodule=data, ckpt_path=best.best_model_path or None, verbose=False
     )
     curves = json.loads((output_dir / "curves.json").read_text())
+    task, recorder = module.task, callbacks.curves
+    val = f"val_{task.metric}"
+    best_val = max(curves[val]) if task.higher_is_better else min(curves[val])
     metrics = {
         "op": preset,
         "overrides": list(overrides or []),
-        "estimators": describe(parse_ops(config["op"], "op", default="ste")),
+        "estimators": ops.describe(),
         "seed": config["seed"],
         "data": config["data"]["name"],
-        "test_acc": tested[0]["test/acc"],
-        "best_val_acc": max(curves["val_acc"]),
+        f"test_{task.metric}": tested[0][f"test/{task.metric}"],
+        f"best_val_{task.metric}": best_val,
         "epochs": curves["epochs"],
         "steps": curves["steps"],
         "wall_seconds": round(time.perf_counter() - start, 3),
         "train_seconds": round(curves["wall_seconds"], 3),
-        **{name: curves[name] for name in CurveRecorder.CURVES},
+        **{name: curves[name] for name in recorder.names},
         **_recorded(output_dir),
         "best_checkpoint": str(best.best_model_path),
+        "layer_estimators": callbacks.estimators.layer_estimators(),
+        "reference": ops.reference,
+        "headline": task.headline(),
     }
     write_json_atomic(output_dir / "metrics.json", metrics)
     return metrics

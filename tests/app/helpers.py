@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from surrogate.training.compose import compose_config as compose_in
+from surrogate.training.config.compose import compose_config as compose_in
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = [

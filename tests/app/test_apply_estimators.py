@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from surrogate.training.apply_estimators import ApplyEstimators
+from surrogate.training.callbacks.apply_estimators import ApplyEstimators
 from surrogate.training.run import run
-from surrogate.training.validate import validate
+from surrogate.training.config.validate import validate
 from tests.app.helpers import FAST, compose_config
 
 

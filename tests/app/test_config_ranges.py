@@ -10,9 +10,9 @@ import typing
 import pytest
 
 from surrogate.op_estimators import parse_ops
-from surrogate.training.config_ranges import RANGES, check_estimators_in_float32
-from surrogate.training.schema import TrainConfig
-from surrogate.training.validate import validate
+from surrogate.training.config.ranges import RANGES, check_estimators_in_float32
+from surrogate.training.config.schema import TrainConfig
+from surrogate.training.config.validate import validate
 from tests.app.helpers import ROOT, compose_config
 
 NUMBERS = (int, float)

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 
 import surrogate
-from surrogate.training.classifier import HardNetClassifier
-from surrogate.training.datamodule import ImageDataModule
-from surrogate.training.diagnostics import measure
+from surrogate.training.module import HardNetClassifier
+from surrogate.training.data.datamodule import ImageDataModule
+from surrogate.training.callbacks.diagnostics import measure
 from surrogate.training.run import run
-from surrogate.training.validate import validate
+from surrogate.training.config.validate import validate
 from tests.app.helpers import compose_config
 
 SMALL = [
@@ -179,7 +179,7 @@ def _net(estimator_name):
     torch.manual_seed(0)
     ops = {op: estimator_name for op in ("step", "sign", "round")} | {"argmax": "softmax"}
     from surrogate.op_estimators import parse_ops
-    from surrogate.training.networks import build_net
+    from surrogate.training.models.cnn import build_net
 
     return build_net(parse_ops(ops, "op"), 1, 10, 8, channels=[4, 8], activations=["sign", "step"],
                      groups=4, categories=4)  # fmt: skip
@@ -277,7 +277,7 @@ def test_probe_size_is_checked(tmp_path):
 
 @pytest.mark.parametrize("tau", [0.5, 2.0])
 def test_argmax_dead_fraction_is_the_softmax_diagonal_below_its_peak(tau):
-    from surrogate.training.diagnostics import Layer, dead_fraction
+    from surrogate.training.callbacks.diagnostics import Layer, dead_fraction
 
     torch.manual_seed(1)
     logits = torch.randn(200, 6, dtype=torch.float64) * torch.logspace(-1, 2, 200).view(-1, 1)

@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-from surrogate.training.estimator_figure import X, argmax_backward, scalar_backward
+from surrogate.training.report.estimator_figure import X, argmax_backward, scalar_backward
 
 
 def sigmoid_bump(r: torch.Tensor, beta: float = 4.0) -> torch.Tensor:
@@ -44,7 +44,7 @@ def test_argmax_bars_are_the_estimators_gradients():
 
 
 def test_the_command_writes_the_png_and_refuses_a_missing_folder(tmp_path):
-    command = [sys.executable, "-m", "surrogate.training.estimator_figure"]
+    command = [sys.executable, "-m", "surrogate.training.report.estimator_figure"]
     result = subprocess.run([*command, str(tmp_path / "e.png")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     png = (tmp_path / "e.png").read_bytes()

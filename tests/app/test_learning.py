@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from surrogate.training.datamodule import load_splits
+from surrogate.training.data.datamodule import load_splits
 from surrogate.training.run import run
 from tests.app.helpers import FAST, ROOT, compose_config, write_tiny_mnist
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import surrogate
-from surrogate.training.networks import HardCNN, PlainCNN, build_net
+from surrogate.training.models.cnn import HardCNN, PlainCNN, build_net
 
 
 def grads(model, x):

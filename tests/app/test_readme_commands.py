@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from surrogate.training.validate import validate
+from surrogate.training.config.validate import validate
 from tests.app.helpers import ROOT, compose_config
 
 

@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 
 import surrogate
 from surrogate.training.run import build, run
-from surrogate.training.validate import validate
+from surrogate.training.config.validate import validate
 from tests.app.helpers import compose_config
 
 SMALL = [

@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from surrogate.estimators.base import REGISTRY
-from surrogate.training.schema import EstimatorNode, TrainConfig
+from surrogate.training.config.schema import EstimatorNode, TrainConfig
 from tests.app.helpers import ROOT, compose_config
 
 
@@ -55,7 +55,7 @@ class Steep(Sigmoid):
     name = "steep"
     gamma: float = param(3.0)
 
-from surrogate.training.compose import compose_config
+from surrogate.training.config.compose import compose_config
 overrides = ["op.step.name=steep", "op.step.gamma=5"]
 config = compose_config(overrides, {str(ROOT / "configs")!r}, "/tmp")
 print(config["op"]["step"])

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from surrogate.training.datamodule import load_splits
-from surrogate.training.datasets import read_idx
+from surrogate.training.data.datamodule import load_splits
+from surrogate.training.data.datasets import read_idx
 from surrogate.training.run import run
 from tests.app.helpers import (
     FAST,

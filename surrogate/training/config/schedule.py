@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from surrogate.schedules import EstimatorSchedule
+from surrogate import EstimatorSchedule
 
 
 def build_schedule(
@@ -59,3 +59,21 @@ def _with_length(node: Any, epochs: int, steps: int) -> Any:
     if node.get("kind") in ("linear", "cosine", "exponential") and "length" not in node:
         node["length"] = steps if node.get("unit") == "step" else epochs
     return node
+
+
+def layer_schedule(
+    layer, schedule: Mapping[str, Any] | None, epochs: int | None = None, steps: int | None = None
+) -> EstimatorSchedule:
+    """The estimator of one hard-op layer with an ``op.layers`` entry (a ``HardLayer``) over time:
+    the schedule's parameters for its op (``all``'s, then the op's own) that its estimator has,
+    and the relaxed phase."""
+    schedule = dict(schedule or {})
+    own = layer.choice.estimator.param_names
+    params = {**(schedule.get("params") or {}).get("all", {})}
+    params.update((schedule.get("params") or {}).get(layer.op, {}))
+    kept = {name: node for name, node in params.items() if name in own}
+    schedule["params"] = {layer.op: kept} if kept else {}
+    try:
+        return build_schedule({layer.op: layer.choice}, schedule, epochs, steps)
+    except ValueError as err:
+        raise ValueError(f"{layer.rule.where} ({layer.path}): {err}") from None

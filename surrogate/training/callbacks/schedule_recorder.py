@@ -7,8 +7,8 @@ training step before the validation.
 
 from __future__ import annotations
 
-from surrogate.training.apply_estimators import ApplyEstimators
-from surrogate.training.validation_recorder import ValidationRecorder
+from surrogate.training.callbacks.apply_estimators import ApplyEstimators
+from surrogate.training.callbacks.recorder import ValidationRecorder
 
 
 class ScheduleRecorder(ValidationRecorder):

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from surrogate.training.diagnostics import hard_layers, measure
-from surrogate.training.validation_recorder import ValidationRecorder
+from surrogate.training.callbacks.diagnostics import hard_layers, measure
+from surrogate.training.callbacks.recorder import ValidationRecorder
 
 
 def _net(pl_module):

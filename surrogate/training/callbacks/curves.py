@@ -9,11 +9,11 @@ from typing import Any
 import pytorch_lightning as pl
 
 from surrogate.training.atomic import write_json_atomic
-from surrogate.training.running_mean import RunningMean
+from surrogate.training.module import RunningMean
 
 
 class CurveRecorder(pl.Callback):
-    """At every validation: the validation accuracy, the mean training loss per step since the
+    """At every validation: the task's validation metric (``val_<metric>``: ``val_acc``), the mean training loss per step since the
     previous one, the step, the epoch (fractional when validating mid-epoch) and the training
     seconds so far.
 
@@ -23,11 +23,10 @@ class CurveRecorder(pl.Callback):
     ends, so the launching process can read it back (also after ``ddp_spawn``).
     """
 
-    CURVES = ("val_acc", "train_loss", "val_steps", "val_epochs", "val_seconds")
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.curves: dict[str, list[float]] = {name: [] for name in self.CURVES}
+    def __init__(self, path: str | Path, metric: str = "acc"):
+        self.path, self.metric = Path(path), metric
+        self.names = (f"val_{metric}", "train_loss", "val_steps", "val_epochs", "val_seconds")
+        self.curves: dict[str, list[float]] = {name: [] for name in self.names}
         self.wall_seconds = 0.0
         self.loss = RunningMean()
         self._since = time.perf_counter()
@@ -45,7 +44,7 @@ class CurveRecorder(pl.Callback):
         self.wall_seconds += now - self._since
         self._since = now
         point = {
-            "val_acc": float(trainer.callback_metrics["val/acc"]),
+            f"val_{self.metric}": float(trainer.callback_metrics[f"val/{self.metric}"]),
             "train_loss": self.loss.item(),
             "val_steps": trainer.global_step,
             "val_epochs": round(trainer.current_epoch + self._epoch_fraction(trainer), 4),
@@ -72,5 +71,5 @@ class CurveRecorder(pl.Callback):
         return {**self.curves, "wall_seconds": self.wall_seconds}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.curves = {name: list(state[name]) for name in self.CURVES}
+        self.curves = {name: list(state[name]) for name in self.names}
         self.wall_seconds = float(state["wall_seconds"])

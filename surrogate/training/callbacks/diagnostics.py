@@ -39,11 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import surrogate
 from surrogate import Estimator, HardOp, estimator
-from surrogate.hardops import ROUND, SIGN, STEP, ArgmaxOp
 
 DEAD_LEVEL = 1e-3
-SCALAR_SPECS = {"step": STEP, "sign": SIGN, "round": ROUND}
 REFERENCE = {"step": "sigmoid", "sign": "sigmoid", "round": "sigmoid", "argmax": "softmax"}
 
 
@@ -55,10 +54,10 @@ class Layer:
     module: HardOp
     params: list[nn.Parameter] = field(default_factory=list)
 
-    def spec(self):
-        if self.module.op_name == "argmax":
-            return ArgmaxOp(self.module.dim, training=False)
-        return SCALAR_SPECS[self.module.op_name]
+    @property
+    def dim(self) -> int | None:
+        """The dim an argmax layer reduces (None for step, sign and round)."""
+        return self.module.dim if self.module.op_name == "argmax" else None
 
 
 def hard_layers(model: nn.Module) -> list[Layer]:
@@ -74,45 +73,47 @@ def hard_layers(model: nn.Module) -> list[Layer]:
     return layers
 
 
-def derivative(op, est: Estimator, x: torch.Tensor) -> torch.Tensor:
-    """The derivative of ``est`` for the op ``op`` (its spec) at each element of ``x``: the
-    backward of a unit gradient, or for argmax the diagonal of its Jacobian along ``op.dim``."""
-    _, saved = est.forward(op, x, False)
-    if not isinstance(op, ArgmaxOp):
-        return est.grad(op, torch.ones_like(x), *saved)
+def derivative(op: str, est: Estimator, x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """The derivative of ``est`` for the hard op ``op`` at each element of ``x``: the backward of
+    a unit gradient, or for argmax (along ``dim``, no sampling) the diagonal of its Jacobian."""
+    x = x.detach().requires_grad_()
+    with torch.enable_grad():
+        if op != "argmax":
+            y = getattr(surrogate, op)(x, est)
+            return torch.autograd.grad(y, x, torch.ones_like(y))[0]
+        y = surrogate.argmax(x, est, dim=dim, training=False)
     diagonal = torch.empty_like(x)
-    dim = op.dim % x.dim()
+    dim = dim % x.dim()
     for c in range(x.shape[dim]):
         unit = torch.zeros_like(x)
         unit.narrow(dim, c, 1).fill_(1.0)
-        diagonal.narrow(dim, c, 1).copy_(est.grad(op, unit, *saved).narrow(dim, c, 1))
-    return diagonal
+        (grad,) = torch.autograd.grad(y, x, unit, retain_graph=True)
+        diagonal.narrow(dim, c, 1).copy_(grad.narrow(dim, c, 1))
+    return diagonal.detach()
 
 
 @functools.lru_cache(maxsize=256)
-def _peak(op, est: Estimator, classes: int) -> float:
+def _peak(op: str, est: Estimator, classes: int) -> float:
     """The largest derivative of ``est`` for ``op``: over x in [-8, 8] for step, sign and round;
-    at two tied logits out of ``classes`` for argmax (``op`` along the last dim)."""
-    if isinstance(op, ArgmaxOp):
+    at two tied logits out of ``classes`` for argmax (along the last dim)."""
+    if op == "argmax":
         x = torch.full((1, classes), -50.0, dtype=torch.float64)
         x[0, :2] = 0.0
-    else:
-        x = torch.linspace(-8.0, 8.0, 32001, dtype=torch.float64)
+        return float(derivative(op, est, x, -1).abs().max())
+    x = torch.linspace(-8.0, 8.0, 32001, dtype=torch.float64)
     return float(derivative(op, est, x).abs().max())
 
 
 def peak(layer: Layer, x: torch.Tensor) -> float:
     """The largest value the layer's derivative takes (for argmax, at two tied logits)."""
-    op, est = layer.spec(), layer.module.estimator
-    if isinstance(op, ArgmaxOp):
-        return _peak(ArgmaxOp(-1, training=False), est, x.shape[op.dim])
-    return _peak(op, est, 0)
+    op, est = layer.module.op_name, layer.module.estimator
+    return _peak(op, est, x.shape[layer.dim] if op == "argmax" else 0)
 
 
 def dead_fraction(layer: Layer, x: torch.Tensor) -> float:
     """The share of ``x`` where the derivative is below ``DEAD_LEVEL`` of its peak (all of it
     when the peak is 0, as for ``none``)."""
-    d = derivative(layer.spec(), layer.module.estimator, x).abs()
+    d = derivative(layer.module.op_name, layer.module.estimator, x, layer.dim).abs()
     if not d.numel():
         return 0.0
     top = peak(layer, x)
@@ -123,7 +124,8 @@ def decisions(layer: Layer, x: torch.Tensor) -> torch.Tensor:
     """The layer's hard decisions on ``x``: its hard forward, or the chosen index for argmax."""
     if layer.module.op_name == "argmax":
         return x.argmax(layer.module.dim)
-    return layer.spec().hard(x)
+    with torch.no_grad():
+        return getattr(surrogate, layer.module.op_name)(x, "none")
 
 
 def cosine(a: list[torch.Tensor | None], b: list[torch.Tensor | None]) -> float:

@@ -3,9 +3,10 @@ fails when Hydra composes the config, before anything runs.
 
 The values live in the YAML files alone (here every key is ``MISSING``), with two exceptions that
 the YAML never states: an op node's ``relaxed`` (false) and estimator parameters (null: the
-library's default). The parameter keys of an op node are not written here but read from the
+library's default). The ``model`` node is typed by the chosen network's own dataclass
+(``surrogate.training.models``), stored as ``schema/model/<name>``. The parameter keys of an op node are not written here but read from the
 library's registry of estimators, so a new estimator's parameter is a config key at once; whether
-a value fits the chosen estimator is checked by the library (``surrogate.op_estimators``).
+a value fits the chosen estimator is checked by the library (``surrogate.parse_ops``).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from surrogate.estimators.base import REGISTRY
+import surrogate
+from surrogate.training.models import MODELS
 
 
 def _parameter_types() -> dict[str, type]:
-    """Every estimator parameter's name and type (int or float), over the whole registry."""
+    """Every estimator parameter's name and type (int or float), over the whole catalogue."""
     types: dict[str, type] = {}
-    for cls in REGISTRY.values():
-        for f in dataclasses.fields(cls):
-            types[f.name] = int if f.metadata.get("integer") else float
+    for name in surrogate.available():
+        for param, default in surrogate.parameters(name).items():
+            types[param] = int if isinstance(default, int) else float
     return types
 
 
@@ -41,12 +43,21 @@ EstimatorNode.__doc__ = (
 )
 
 
+LayerNode = dataclasses.make_dataclass(
+    "LayerNode",
+    [("match", str, MISSING)] + [(f.name, f.type, f.default) for f in dataclasses.fields(EstimatorNode)],
+)
+LayerNode.__doc__ = "One entry of ``op.layers``: a glob over module paths and an estimator."
+
+
 @dataclass
 class OpConfig:
     step: EstimatorNode = field(default_factory=EstimatorNode)
     sign: EstimatorNode = field(default_factory=EstimatorNode)
     round: EstimatorNode = field(default_factory=EstimatorNode)
     argmax: EstimatorNode = field(default_factory=EstimatorNode)
+    layers: list[LayerNode] = field(default_factory=list)
+    reference: bool = False  # shown as a reference (not a contender) in a sweep's report
 
 
 @dataclass
@@ -61,31 +72,16 @@ class ScheduleConfig:
 
 
 @dataclass
-class OptimizerConfig:
-    name: str = MISSING
-    lr: float = MISSING
-    weight_decay: float = MISSING
-    momentum: float = MISSING
-
-
-@dataclass
-class SchedulerConfig:
+class TaskConfig:
     name: str = MISSING
 
 
 @dataclass
-class ModelConfig:
-    name: str = MISSING
-    apply_estimators: str = MISSING
-    channels: list[int] = MISSING
-    activations: list[str] = MISSING
-    pooled_size: int | None = MISSING
-    bottleneck: str | None = MISSING
-    groups: int = MISSING
-    categories: int = MISSING
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    surrogate: str | None = None  # the old name of apply_estimators, still read (deprecated)
+class CNNSize:
+    """The CNN's size that suits a data set's images (``model.channels``, ``model.groups``)."""
+
+    channels: list[int] = field(default_factory=lambda: [16, 32])
+    groups: int = 32
 
 
 @dataclass
@@ -99,6 +95,8 @@ class DataConfig:
     split_seed: int = MISSING
     num_workers: int = MISSING
     train_subset: int | None = MISSING
+    image_size: int | None = None  # image_folder: resize to image_size x image_size (null: as read)
+    cnn_size: CNNSize = field(default_factory=CNNSize)
 
 
 @dataclass
@@ -145,7 +143,8 @@ class PathsConfig:
 class TrainConfig:
     op: OpConfig = field(default_factory=OpConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: Any = MISSING  # typed by the chosen model's own schema (schema/model/<name>)
+    task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
@@ -157,9 +156,13 @@ class TrainConfig:
     optimized_metric: str = MISSING
 
 
-def register() -> None:
-    """Store the schema as ``train_schema``; ``configs/train.yaml`` lists it first."""
-    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+def store_schema() -> None:
+    """Store the schema as ``train_schema`` (``configs/train.yaml`` lists it first) and each
+    registered model's as ``schema/model/<name>`` (its YAML lists it first)."""
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainConfig)
+    for name, entry in MODELS.items():
+        store.store(group="schema/model", name=name, node=entry.config)
 
 
 def upgrade(plain: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """The valid range of every number in the config, checked before a run writes anything.
 
-``RANGES`` holds one entry per numeric key of the schema (a test walks the schema and the composed
-config so that a key added later cannot be forgotten); the estimators' own parameters are checked
+``RANGES`` holds one entry per numeric key of the schema, and a model's keys are ranged in its own
+config's dataclass, each field's ``metadata["range"]`` (:func:`field_ranges`; a test walks the
+schema, every model's config and the composed config so that a key added later cannot be
+forgotten); the estimators' own parameters are checked
 by the library (a finite number above a bound) and here once more for what the library cannot
 know: that the run computes in float32, where a large ``beta`` overflows
 (:func:`check_estimators_in_float32`).
@@ -9,6 +11,7 @@ know: that the run computes in float32, where a large ``beta`` overflows
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from typing import Any
 import torch
 
 import surrogate
-from surrogate import Estimator
+from surrogate import OpEstimator
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,9 @@ RANGES: dict[str, Range] = {
     "data.split_seed": SEED,
     "data.num_workers": Range(0, integer=True),
     "data.train_subset": Range(1, integer=True, nullable=True),
-    "model.channels": COUNT,  # each entry
-    "model.pooled_size": Range(1, integer=True, nullable=True),
-    "model.groups": COUNT,
-    "model.categories": Range(2, integer=True),
-    "model.optimizer.lr": Range(0, low_open=True),
-    "model.optimizer.weight_decay": Range(0),
-    "model.optimizer.momentum": Range(0, 1, high_open=True),
+    "data.image_size": Range(1, integer=True, nullable=True),
+    "data.cnn_size.channels": COUNT,  # each entry
+    "data.cnn_size.groups": COUNT,
     "trainer.max_epochs": COUNT,
     "trainer.log_every_n_steps": COUNT,
     "trainer.num_sanity_val_steps": Range(-1, integer=True),
@@ -108,10 +107,28 @@ def _lookup(config: dict[str, Any], key: str) -> Any:
     return node
 
 
-def check_ranges(config: dict[str, Any]) -> None:
+def field_ranges(config: type, prefix: str) -> dict[str, Range]:
+    """``{prefix.key: Range}`` of every field of the dataclass ``config`` (and of the dataclasses
+    it nests) whose metadata holds a ``range``."""
+    ranges = {}
+    for f in dataclasses.fields(config):
+        key = f"{prefix}.{f.name}"
+        if "range" in f.metadata:
+            ranges[key] = f.metadata["range"]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            ranges.update(field_ranges(type(default), key))
+    return ranges
+
+
+def check_ranges(config: dict[str, Any], model_config: type | None = None) -> None:
     """Raise ValueError naming the key, the value and its range for the first value outside
-    ``RANGES`` (keys absent from ``config`` are skipped: a partial config checks what it has)."""
-    for key, valid in RANGES.items():
+    ``RANGES`` or, given the model's config dataclass, outside its fields' ranges (keys absent
+    from ``config`` are skipped: a partial config checks what it has)."""
+    ranges = dict(RANGES)
+    if model_config is not None:
+        ranges.update(field_ranges(model_config, "model"))
+    for key, valid in ranges.items():
         try:
             value = _lookup(config, key)
         except (KeyError, TypeError):
@@ -121,7 +138,7 @@ def check_ranges(config: dict[str, Any]) -> None:
                 raise ValueError(f"{key}: must be {valid}, got {value!r}")
 
 
-def check_estimators_in_float32(estimators: dict[str, tuple[Estimator, bool]]) -> None:
+def check_estimators_in_float32(estimators: dict[str, OpEstimator]) -> None:
     """Run each op with its estimator on float32 inputs across [-10, 10] (where normalized
     pre-activations lie) and raise ValueError if its output or its surrogate gradient is not
     finite there: a parameter that is valid as a number but overflows in the training's float32."""

@@ -1,0 +1,90 @@
+"""The config checked before a run loads data or writes a file: every number's range, the
+estimators, the model, the task, the optimizer, how the estimators reach the network, the per-layer
+estimators and, if asked, the data and checkpoint files.
+
+Imports no Lightning, so that a command line with a bad value fails within the time it takes to
+import torch and Hydra. The network is looked at as a shape-only copy on PyTorch's meta device
+(no memory, no random numbers drawn): its hard-op layers are what ``op.layers`` must match.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from surrogate.training.config.op import HardOpConfig
+from surrogate.training.config.ranges import check_estimators_in_float32, check_ranges
+from surrogate.training.config.schedule import build_schedule
+from surrogate.training.data import dataset
+from surrogate.training.models import build_model, check_method, model
+from surrogate.training.optimization import check_optimization
+from surrogate.training.tasks import task_class
+
+
+def check_loggers(logger: dict[str, Any]) -> None:
+    """Refuse ``logger.tensorboard`` where TensorBoard is not installed."""
+    found = any(importlib.util.find_spec(name) for name in ("tensorboard", "tensorboardX"))
+    if logger.get("tensorboard") and not found:
+        raise ValueError(
+            "logger.tensorboard: TensorBoard is not installed; install it with "
+            'pip install -e ".[tensorboard]", or choose logger=csv'
+        )
+
+
+def shape_only(config: dict[str, Any], shape) -> nn.Module:
+    """The network of ``config`` built on the meta device (on the CPU where its constructor
+    needs real tensors), without drawing from the global random state."""
+    with torch.random.fork_rng(devices=[]):
+        try:
+            with torch.device("meta"):
+                return build_model(config, shape)
+        except (NotImplementedError, RuntimeError):
+            return build_model(config, shape)
+
+
+def check_network(ops: HardOpConfig, method: str, net: nn.Module) -> None:
+    """Refuse ``swap`` on a network without surrogate's modules, and an ``op.layers`` entry that
+    matches none of its hard-op layers or whose estimator does not fit the layer's op."""
+    if ops.layers and method == "intercept":
+        raise ValueError(
+            "op.layers: per-layer estimators set surrogate's modules, which "
+            "model.apply_estimators=intercept leaves alone; choose swap or both"
+        )
+    layers = ops.hard_layers(net)
+    if method == "swap" and not layers:
+        raise ValueError(
+            f"model.apply_estimators 'swap' finds no surrogate.Step/Sign/Round/ArgMax module in "
+            f"{type(net).__name__}; for plain torch ops use 'intercept'"
+        )
+
+
+def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:
+    """Refuse a bad config before any data is loaded: every number's range, the estimators, the
+    model, the task, the optimizer and, if ``files``, the data and checkpoint files. Returns the
+    op config parsed."""
+    entry = model(config["model"]["name"])
+    check_ranges(config, entry.config)
+    ops = HardOpConfig.parse(config["op"])
+    check_estimators_in_float32(ops.ops)
+    entry.typed(config["model"])
+    check_optimization(config["model"]["optimizer"], config["model"]["scheduler"])
+    task_class(config["task"]["name"])
+    data = config["data"]
+    source = dataset(data["name"])
+    check_method(config["model"]["apply_estimators"])
+    if files or source.static_shape:
+        shape = source.shape(**data)
+        check_network(ops, config["model"]["apply_estimators"], shape_only(config["model"], shape))
+    check_loggers(config.get("logger", {}))
+    build_schedule(ops.ops, config.get("schedule"), config["trainer"]["max_epochs"], 1)
+    if not files:
+        return ops
+    source.check_files(data["root"], data["download"])
+    ckpt = config.get("ckpt_path")
+    if ckpt is not None and not Path(ckpt).is_file():
+        raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt}")
+    return ops
