@@ -15,6 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from surrogate.training.data import DataShape
 from surrogate.training.data.datamodule import epoch_seed
 from surrogate.training.models import build_model
 from surrogate.training.optimization import build_optimizer, build_scheduler, check_optimization
@@ -71,8 +72,6 @@ class HardOpModule(pl.LightningModule):
         super().__init__()
         check_optimization(model["optimizer"], model["scheduler"])
         self.save_hyperparameters()
-        from surrogate.training.data import DataShape
-
         self.net = build_model(model, DataShape(tuple(input_shape), num_classes))
         self.task = task_class(task["name"])(num_classes)
         self.val_metric = self.task.make_metric()

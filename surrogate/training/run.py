@@ -36,7 +36,8 @@ from surrogate.training.callbacks.diagnostics_recorder import DiagnosticsRecorde
 from surrogate.training.callbacks.schedule_recorder import ScheduleRecorder
 from surrogate.training.config.op import HardOpConfig
 from surrogate.training.config.validate import validate
-from surrogate.training.data import DataError, DataModule
+from surrogate.training.data import DataError
+from surrogate.training.data.datamodule import DataModule
 from surrogate.training.module import HardOpModule, NonFiniteLoss
 
 

@@ -29,9 +29,12 @@ def compose_config(overrides: list[str], output_dir: Path) -> dict:
     return compose_in(overrides, ROOT / "configs", output_dir)
 
 
-def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
-    """``python train.py ARGS`` started in ``cwd``, one torch thread, output piped."""
+def start_cli(*args: str, cwd: Path, pythonpath: Path | None = None) -> subprocess.Popen:
+    """``python train.py ARGS`` started in ``cwd``, one torch thread, output piped;
+    ``pythonpath`` is put on PYTHONPATH."""
     env = dict(os.environ, OMP_NUM_THREADS="1", HYDRA_FULL_ERROR="0")
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=cwd,
@@ -42,9 +45,11 @@ def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
     )
 
 
-def train_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def train_cli(
+    *args: str, cwd: Path, timeout: float = 300, pythonpath: Path | None = None
+) -> subprocess.CompletedProcess:
     """``python train.py ARGS`` in ``cwd``, run to the end, output captured."""
-    proc = start_cli(*args, cwd=cwd)
+    proc = start_cli(*args, cwd=cwd, pythonpath=pythonpath)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -93,7 +93,7 @@ def test_train_py_trains_the_plain_cnn(tmp_path):
     metrics = run(config, tmp_path, preset="atan")
     assert metrics["steps"] == 3 and metrics["estimators"]["sign"]["name"] == "atan"
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["hyper_parameters"]["net"]["name"] == "plain_cnn"
+    assert ckpt["hyper_parameters"]["model"]["name"] == "plain_cnn"
 
 
 @pytest.mark.parametrize("preset", ["atan", "gumbel", "relaxed"])
@@ -112,7 +112,7 @@ def test_plain_cnn_trains_exactly_like_the_built_in_cnn(preset, tmp_path):
     [
         (["model=plain_cnn", "model.apply_estimators=swap"], ["swap", "PlainCNN", "intercept"]),
         (["model.apply_estimators=patch"], ["'patch'", "swap, intercept, both"]),
-        (["model.name=resnet"], ["'resnet'", "cnn, plain_cnn"]),
+        (["model.name=resnet"], ["'resnet'", "cnn, custom, plain_cnn"]),
     ],
 )
 def test_bad_model_config_fails_validation(overrides, words, tmp_path):

@@ -9,10 +9,11 @@ import typing
 
 import pytest
 
-from surrogate.op_estimators import parse_ops
-from surrogate.training.config.ranges import RANGES, check_estimators_in_float32
+from surrogate.training.config.op import HardOpConfig
+from surrogate.training.config.ranges import RANGES, check_estimators_in_float32, field_ranges
 from surrogate.training.config.schema import TrainConfig
 from surrogate.training.config.validate import validate
+from surrogate.training.models import MODELS
 from tests.app.helpers import ROOT, compose_config
 
 NUMBERS = (int, float)
@@ -52,15 +53,26 @@ def _numeric_config_keys(node, prefix="") -> set[str]:
 
 def test_every_numeric_key_of_the_schema_has_a_range():
     keys = _numeric_schema_keys(TrainConfig)
-    assert {"seed", "data.batch_size", "model.optimizer.lr"} <= keys  # the walk finds them
+    assert {"seed", "data.batch_size", "data.cnn_size.groups"} <= keys  # the walk finds them
     assert keys - set(RANGES) == set()
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_numeric_key_of_each_model_config_has_a_range(model):
+    config = MODELS[model].config
+    keys = _numeric_schema_keys(config, "model.")
+    assert "model.optimizer.lr" in keys  # the walk finds them
+    assert keys - set(field_ranges(config, "model")) == set()
 
 
 @pytest.mark.parametrize("data", sorted(p.stem for p in (ROOT / "configs" / "data").glob("*.yaml")))
-def test_every_number_of_each_composed_config_has_a_range(tmp_path, data):
-    keys = _numeric_config_keys(compose_config([f"data={data}"], tmp_path))
+@pytest.mark.parametrize("model", ["cnn", "plain_cnn"])
+def test_every_number_of_each_composed_config_has_a_range(tmp_path, data, model):
+    config = compose_config([f"data={data}", "data.root=data", f"model={model}"], tmp_path)
+    keys = _numeric_config_keys(config)
     assert {"trainer.val_check_interval", "trainer.limit_train_batches"} <= keys
-    assert keys - set(RANGES) == set()
+    ranged = set(RANGES) | set(field_ranges(MODELS[model].config, "model"))
+    assert keys - ranged == set()
 
 
 # (key, a value outside its range, a value at the edge inside it): written from what each key
@@ -97,6 +109,8 @@ CASES = [
     ("callbacks.progress_refresh_rate", -1, 0),
     ("callbacks.probe_size", 0, 1),
     ("callbacks.diagnostics_every", 0, 1),
+    ("data.image_size", 0, None),
+    ("data.cnn_size.groups", 0, 1),
 ]
 
 
@@ -142,4 +156,4 @@ def test_estimator_parameters_that_overflow_float32_are_refused(tmp_path, overri
 @pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "configs" / "op").glob("*.yaml")))
 def test_every_preset_passes_the_float32_check(tmp_path, preset):
     config = compose_config([f"op={preset}"], tmp_path)
-    check_estimators_in_float32(parse_ops(config["op"], "op", default="ste"))
+    check_estimators_in_float32(HardOpConfig.parse(config["op"]).ops)

@@ -7,7 +7,10 @@ import pytest
 import torch
 
 import surrogate
-from surrogate.training.models.cnn import HardCNN, PlainCNN, build_net
+from surrogate.training.data import DataShape
+from surrogate.training.models import build_model
+from surrogate.training.models.cnn import HardCNN
+from surrogate.training.models.plain_cnn import PlainCNN
 
 
 def grads(model, x):
@@ -20,10 +23,10 @@ def grads(model, x):
 def test_plain_cnn_under_intercept_matches_the_library_cnn():
     estimators = {"step": "sigmoid", "sign": "atan", "round": "ste", "argmax": "softmax"}
     torch.manual_seed(0)
-    plain = PlainCNN(image_size=8, activations=("sign", "step"))
+    plain = PlainCNN((1, 8, 8), activations=("sign", "step"))
     torch.manual_seed(0)
-    pairs = {op: (surrogate.estimator(name), False) for op, name in estimators.items()}
-    library = HardCNN(pairs, image_size=8, activations=("sign", "step"))
+    library = HardCNN((1, 8, 8), activations=("sign", "step"))
+    assert surrogate.swap(library, **estimators) == 3
     layers = [plain.convs[0], plain.norms[0], plain.convs[1], plain.norms[1], plain.to_logits]
     in_order = [p for layer in [*layers, plain.head] for p in layer.parameters()]
     for p, q in zip(in_order, library.parameters(), strict=True):
@@ -39,19 +42,53 @@ def test_plain_cnn_under_intercept_matches_the_library_cnn():
     assert got[0].abs().sum() > 0
 
 
+CNN = {
+    "apply_estimators": "swap",
+    "channels": [16, 32],
+    "activations": ["sign", "step"],
+    "pooled_size": None,
+    "bottleneck": "argmax",
+    "groups": 4,
+    "categories": 8,
+    "optimizer": {"name": "adam", "lr": 0.01, "weight_decay": 0.0, "momentum": 0.9},
+    "scheduler": {"name": "none"},
+}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
         ({"channels": [16], "activations": ["sign", "step"]}, ["[16]", "same length"]),
         ({"activations": ["sign", "tanh"]}, ["'tanh'", "relu"]),
         ({"bottleneck": "softmax"}, ["'softmax'", "argmax"]),
-        ({"name": "resnet"}, ["'resnet'", "cnn, plain_cnn"]),
+        ({"chanels": [4]}, ["chanels"]),
+        ({"groups": "four"}, ["'four'", "groups"]),
     ],
 )
 def test_bad_layout_is_refused_by_both_twins(kwargs, words):
-    pairs = {op: (surrogate.estimator("ste"), False) for op in ("step", "sign", "round", "argmax")}
     for name in ("cnn", "plain_cnn"):
         with pytest.raises(ValueError) as info:
-            build_net(pairs, **{"name": name, **kwargs})
+            build_model({**CNN, "name": name, **kwargs}, DataShape((1, 8, 8), 10))
         for word in words:
             assert word in str(info.value), str(info.value)
+
+
+def test_an_unknown_model_names_the_registered_ones():
+    with pytest.raises(ValueError, match=r"model.name: unknown 'resnet'; choose one of: cnn, "):
+        build_model({**CNN, "name": "resnet"}, DataShape((1, 8, 8), 10))
+
+
+@pytest.mark.parametrize("name", ["cnn", "plain_cnn"])
+def test_images_of_any_size_and_channel_count(name):
+    """A 3 x 12 x 20 image: the map halves per block, rounding up (6 x 10, then 3 x 5)."""
+    net = build_model({**CNN, "name": name}, DataShape((3, 12, 20), 5))
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    linear = next(m for m in net.modules() if isinstance(m, torch.nn.Linear))
+    assert first.in_channels == 3
+    assert linear.in_features == 32 * 3 * 5
+    assert net(torch.randn(2, 3, 12, 20)).shape == (2, 5)
+
+
+def test_the_cnn_refuses_sequences():
+    with pytest.raises(ValueError, match=r"takes images .*inputs are 50x4"):
+        build_model({**CNN, "name": "cnn"}, DataShape((50, 4), 3))

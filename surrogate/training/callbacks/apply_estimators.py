@@ -82,7 +82,8 @@ class ApplyEstimators(pl.Callback):
         check_method(method)
         self.config = ops if isinstance(ops, HardOpConfig) else HardOpConfig.parse(ops, None)
         self.method, self.schedule_config = method, schedule
-        build_schedule(self.config.ops, schedule)  # refuse a bad schedule now, not at fit
+        self._layer_params = self.config.layer_params()
+        build_schedule(self.config.ops, schedule, layer_params=self._layer_params)  # now, not at fit
         self.schedule: EstimatorSchedule | None = None  # the ops' schedule, None if constant
         self.layers: list[_Layer] = []
         self._changing: list[_Layer] = []
@@ -93,7 +94,9 @@ class ApplyEstimators(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         epochs = trainer.max_epochs
         steps = trainer.estimated_stepping_batches if stage == "fit" else 1
-        self._ops = build_schedule(self.config.ops, self.schedule_config, epochs, steps)
+        self._ops = build_schedule(
+            self.config.ops, self.schedule_config, epochs, steps, self._layer_params
+        )
         self.schedule = None if self._ops.is_constant else self._ops
         self._relaxed_at_end = {op: choice.relaxed for op, choice in self._ops.final().items()}
         self.layers = []

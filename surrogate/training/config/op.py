@@ -25,7 +25,7 @@ from typing import Any
 
 from torch import nn
 
-from surrogate import HardOp, OpEstimator, parse_ops
+from surrogate import HardOp, OpEstimator, available, parameters, parse_ops
 
 NODE_KEYS = ("layers", "reference")  # keys of the op node that are not ops
 
@@ -45,9 +45,10 @@ class LayerRule:
     def choice(self, op: str, path: str) -> OpEstimator:
         """The entry's estimator for the ``op`` layer at ``path``, checked by the library."""
         try:
-            return parse_ops({op: self.node}, f"{self.where} ({path}, a {op} layer)")[op]
+            return parse_ops({op: self.node}, self.where)[op]
         except ValueError as err:
-            raise ValueError(str(err).replace(f" layer).{op}:", " layer):", 1)) from None
+            message = str(err).removeprefix(f"{self.where}.{op}: ")
+            raise ValueError(f"{self.where} ({path}, {op}): {message}") from None
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,11 @@ class HardOpConfig:
                     + describe_layers(found)
                 )
         return layers
+
+    def layer_params(self) -> set[str]:
+        """The parameters of the ``op.layers`` entries' estimators."""
+        names = {rule.node["name"] for rule in self.layers}
+        return {p for name in names if name in available() for p in parameters(name)}
 
     def summary(self) -> str:
         """Each op's estimator, for messages: ``step=estimator('atan', alpha=2.0), ...``."""

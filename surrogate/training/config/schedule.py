@@ -11,10 +11,10 @@ training steps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from surrogate import EstimatorSchedule
+from surrogate import EstimatorSchedule, parse_ops
 
 
 def build_schedule(
@@ -22,15 +22,23 @@ def build_schedule(
     schedule: Mapping[str, Any] | None,
     epochs: int | None = None,
     steps: int | None = None,
+    layer_params: Collection[str] = (),
 ) -> EstimatorSchedule:
     """The estimators of ``ops`` (the config group ``op``) over time, as ``schedule`` says, for a
     run of ``epochs`` epochs and ``steps`` training steps (None: not known yet; the schedule is
-    checked as far as it can be without them)."""
+    checked as far as it can be without them). ``layer_params``: the parameters of the
+    ``op.layers`` entries' estimators; an ``all`` schedule of one that no op's estimator has is
+    theirs alone."""
     schedule = schedule or {}
     params = {
         op: {name: _with_length(node, epochs or 1, steps or 1) for name, node in named.items()}
         for op, named in (schedule.get("params") or {}).items()
     }
+    if params.get("all") and layer_params:
+        own = {p for c in parse_ops(ops, "op").values() for p in c.estimator.param_names}
+        params["all"] = {k: v for k, v in params["all"].items() if k in own or k not in layer_params}
+        if not params["all"]:
+            del params["all"]
     relaxed = schedule.get("relaxed_until_epoch")
     try:
         built = EstimatorSchedule(ops, params, relaxed)

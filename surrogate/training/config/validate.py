@@ -18,8 +18,8 @@ from torch import nn
 
 from surrogate.training.config.op import HardOpConfig
 from surrogate.training.config.ranges import check_estimators_in_float32, check_ranges
-from surrogate.training.config.schedule import build_schedule
-from surrogate.training.data import dataset
+from surrogate.training.config.schedule import build_schedule, layer_schedule
+from surrogate.training.data import check_files, dataset
 from surrogate.training.models import build_model, check_method, model
 from surrogate.training.optimization import check_optimization
 from surrogate.training.tasks import task_class
@@ -46,15 +46,19 @@ def shape_only(config: dict[str, Any], shape) -> nn.Module:
             return build_model(config, shape)
 
 
-def check_network(ops: HardOpConfig, method: str, net: nn.Module) -> None:
+def check_network(ops: HardOpConfig, method: str, net: nn.Module, schedule, epochs: int) -> None:
     """Refuse ``swap`` on a network without surrogate's modules, and an ``op.layers`` entry that
-    matches none of its hard-op layers or whose estimator does not fit the layer's op."""
+    matches none of its hard-op layers, whose estimator does not fit the layer's op or cannot
+    follow the schedule."""
     if ops.layers and method == "intercept":
         raise ValueError(
             "op.layers: per-layer estimators set surrogate's modules, which "
             "model.apply_estimators=intercept leaves alone; choose swap or both"
         )
     layers = ops.hard_layers(net)
+    for layer in layers:
+        if layer.rule is not None:
+            layer_schedule(layer, schedule, epochs, 1)
     if method == "swap" and not layers:
         raise ValueError(
             f"model.apply_estimators 'swap' finds no surrogate.Step/Sign/Round/ArgMax module in "
@@ -76,14 +80,15 @@ def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:
     data = config["data"]
     source = dataset(data["name"])
     check_method(config["model"]["apply_estimators"])
-    if files or source.static_shape:
-        shape = source.shape(**data)
-        check_network(ops, config["model"]["apply_estimators"], shape_only(config["model"], shape))
+    epochs, schedule = config["trainer"]["max_epochs"], config.get("schedule")
+    if files or not source.shape_reads_files:
+        net = shape_only(config["model"], source.shape(**data))
+        check_network(ops, config["model"]["apply_estimators"], net, schedule, epochs)
     check_loggers(config.get("logger", {}))
-    build_schedule(ops.ops, config.get("schedule"), config["trainer"]["max_epochs"], 1)
+    build_schedule(ops.ops, schedule, epochs, 1, ops.layer_params())
     if not files:
         return ops
-    source.check_files(data["root"], data["download"])
+    check_files(**data)
     ckpt = config.get("ckpt_path")
     if ckpt is not None and not Path(ckpt).is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt}")

@@ -79,7 +79,8 @@ class Model:
             node = OmegaConf.merge(OmegaConf.structured(self.config), model)
             return OmegaConf.to_object(node)
         except OmegaConfBaseException as err:
-            raise ValueError(f"model ({self.name}): {err}".splitlines()[0]) from None
+            key = f"model.{err.full_key}" if getattr(err, "full_key", None) else "model"
+            raise ValueError(f"{key} ({self.name}): {str(err.msg).splitlines()[0]}") from None
 
 
 MODELS: dict[str, Model] = {}

@@ -1,9 +1,9 @@
 """``model=custom``: a network of your own, named by its import path, as Hydra's ``_target_``.
 
-    python train.py model=custom model.net._target_=mypkg.nets.MyNet model.net.width=64
+    python train.py model=custom model.net._target_=mypkg.nets.MyNet +model.net.width=64
 
 ``model.net._target_`` is a class or function that returns an ``nn.Module``; the other keys of
-``model.net`` are its keyword arguments. Where it takes ``input_shape`` (a tuple: channels, height,
+``model.net`` are its keyword arguments (``+model.net.width=64``: the ``+`` adds a key the YAML does not have). Where it takes ``input_shape`` (a tuple: channels, height,
 width for images; time, features for sequences) or ``num_classes`` and the config leaves them out,
 they come from the data. Its hard ops take the op config's estimators by
 ``model.apply_estimators``: ``swap`` for surrogate's modules (``surrogate.Sign`` ...), ``intercept``
