@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 QUIET = ["callbacks.progress_refresh_rate=0", "trainer.enable_model_summary=false", "logger=none"]
 
@@ -49,10 +48,11 @@ def _median_seconds(fn, repeats: int) -> float:
 def per_validation(config: dict, repeats: int) -> dict:
     """Median seconds of one measurement and of one training step, and steps per epoch."""
     from surrogate.training.callbacks.diagnostics import measure
+    from surrogate.training.config.op import HardOpConfig
     from surrogate.training.run import build
 
     with tempfile.TemporaryDirectory() as out:
-        data, module, _, _ = build(config, Path(out))
+        data, module, _, _ = build(config, Path(out), HardOpConfig.parse(config["op"]))
     net = module.net
     optimizer = torch.optim.Adam(net.parameters(), lr=config["model"]["optimizer"]["lr"])
     x, y = next(iter(data.train_dataloader()))

@@ -108,6 +108,7 @@ def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
     import pytorch_lightning as pl
     import torch
 
+    from surrogate.training.config.op import HardOpConfig
     from surrogate.training.run import build
 
     output_dir = Path(tempfile.mkdtemp(prefix=f"bench_{mode}_"))
@@ -115,7 +116,8 @@ def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
     if config["threads"] > 0:
         torch.set_num_threads(config["threads"])
     pl.seed_everything(config["seed"], workers=True, verbose=False)
-    data, module, trainer, _ = build(config, output_dir)
+    ops = HardOpConfig.parse(config["op"])
+    data, module, trainer, _ = build(config, output_dir, ops)
     cuda = accelerator == "gpu"
     device = torch.device("cuda" if cuda else "cpu")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -127,6 +129,7 @@ def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
 
     if mode == "plain":
         data.setup("fit")
+        ops.apply(module.net)  # what the ApplyEstimators callback does at setup
         plain = PlainLoop(config, module.net, data.train_dataloader(), device, epochs)
         for epoch in range(epochs):
             plain.start_epoch(epoch)

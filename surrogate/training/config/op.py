@@ -25,7 +25,7 @@ from typing import Any
 
 from torch import nn
 
-from surrogate import HardOp, OpEstimator, available, parameters, parse_ops
+from surrogate import HardOp, OpEstimator, available, parameters, parse_ops, swap
 
 NODE_KEYS = ("layers", "reference")  # keys of the op node that are not ops
 
@@ -110,6 +110,13 @@ class HardOpConfig:
                     f"{rule.where}: match {rule.match!r} matches no hard-op layer; "
                     + describe_layers(found)
                 )
+        return layers
+
+    def apply(self, net: nn.Module) -> list[HardLayer]:
+        """Set every hard-op layer of ``net`` to its estimator (no schedule); the layers."""
+        layers = self.hard_layers(net)
+        for layer in layers:
+            swap(layer.module, **{layer.op: layer.choice})
         return layers
 
     def layer_params(self) -> set[str]:

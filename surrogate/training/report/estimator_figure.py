@@ -1,7 +1,7 @@
 """One figure of every estimator at its defaults: what each gives as the backward of step, sign and
 round, and what each argmax estimator sends back to three logits.
 
-    python -m surrogate.training.estimator_figure [PATH]   # default: estimators.png
+    python -m surrogate.training.report.estimator_figure [PATH]   # default: estimators.png
 
 Every curve is measured through the library's public ops, not drawn from formulas: for a scalar
 estimator, the gradient of ``sum(op(x))`` on x in [-2.5, 2.5] (step: p(x), sign: 2·p(x), round:
@@ -25,7 +25,7 @@ from surrogate.training.atomic import write_atomic
 X = torch.linspace(-2.5, 2.5, 1001, dtype=torch.float64)
 LOGITS = (2.0, 1.0, 0.5)
 DRAWS = 2000
-SCALAR_OPS = ("step", "sign", "round")
+BUMP_OPS = ("step", "sign", "round")  # the ops whose backward is a bump
 
 
 def scalar_backward(name: str, op: str) -> torch.Tensor:
@@ -60,7 +60,7 @@ def draw(path: Path) -> None:
     styles = {"step": ("-", "C0"), "sign": ("--", "C3"), "round": (":", "C2")}
     for i, name in enumerate(scalars):
         ax = fig.add_subplot(grid[i // cols, i % cols])
-        for op in SCALAR_OPS:
+        for op in BUMP_OPS:
             line, color = styles[op]
             ax.plot(X, scalar_backward(name, op), line, color=color, lw=1.6, label=op)
         ax.set_title(name, fontsize=10)
@@ -93,7 +93,8 @@ def draw(path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m surrogate.training.estimator_figure", description=__doc__.splitlines()[0]
+        prog="python -m surrogate.training.report.estimator_figure",
+        description=__doc__.splitlines()[0],
     )
     parser.add_argument("path", type=Path, nargs="?", default=Path("estimators.png"))
     args = parser.parse_args(argv)
