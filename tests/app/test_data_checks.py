@@ -11,8 +11,9 @@ import pytest
 import sklearn.datasets
 import torch
 
-from surrogate.training.datamodule import load_splits
-from surrogate.training.datasets import CIFAR_FILES, DataError
+from surrogate.training.data import DataError
+from surrogate.training.data.cifar10 import CIFAR_FILES
+from surrogate.training.data.datamodule import load_splits
 from tests.app.helpers import write_idx, write_tiny_mnist
 
 IMAGES, LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"

@@ -5,34 +5,49 @@ fail here."""
 from __future__ import annotations
 
 import pytorch_lightning as pl
+import torch
+from torch import nn
 
-from surrogate.training.run import build
-from tests.app.helpers import compose_config
-
-ARGS = ["op=ste", "trainer.max_epochs=3", "trainer.limit_train_batches=2", "logger=none",
-        "trainer.limit_val_batches=1", "callbacks.progress_refresh_rate=0",
-        "trainer.enable_model_summary=false"]  # fmt: skip
+from surrogate.training.data.datamodule import DataModule
 
 
-class FirstBatches(pl.Callback):
+class FirstBatches(pl.LightningModule):
+    """A linear model that records the labels of each epoch's first training batch."""
+
     def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(64, 10)
         self.labels: list[list[int]] = []
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+    def training_step(self, batch, batch_idx):
+        x, y = batch
         if batch_idx == 0:
-            self.labels.append(batch[1].tolist())
+            self.labels.append(y.tolist())
+        return nn.functional.cross_entropy(self.linear(x.flatten(1)), y)
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
 def first_batches(tmp_path, seed: int) -> list[list[int]]:
-    out = tmp_path / f"seed{seed}_{len(list(tmp_path.iterdir()))}"
-    out.mkdir()
-    config = compose_config([*ARGS, f"seed={seed}"], out)
-    pl.seed_everything(seed, verbose=False)
-    data, module, trainer, _ = build(config, out)
-    recorder = FirstBatches()
-    trainer.callbacks.append(recorder)
+    data = DataModule("digits", batch_size=64, shuffle_seed=seed)
+    module = FirstBatches()
+    trainer = pl.Trainer(
+        max_epochs=3,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, datamodule=data)
-    return recorder.labels
+    return module.labels
 
 
 def test_each_epoch_is_reshuffled_and_the_order_repeats_for_the_same_seed(tmp_path):

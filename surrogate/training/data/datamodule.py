@@ -1,5 +1,6 @@
-"""The data module: a data set held in memory as normalized float tensors, with fixed stratified
-splits and a shuffling order drawn per epoch from the seed (``datasets`` reads the files).
+"""The data module: any registered data set held in memory as normalized float tensors, with fixed
+stratified splits and a shuffling order drawn per epoch from the seed (the data set's reader,
+``surrogate.training.data``, finds and reads the files).
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from surrogate.training.datasets import (
-    DataError,
-    check_files,
-    check_name,
-    download_files,
-    load_arrays,
-)
-from surrogate.training.seeding import epoch_seed
+from surrogate.training.data import DataError, DataShape, Part, dataset
+
+_SEED_STRIDE = 1_000_003  # a prime larger than any epoch count: (seed, epoch) pairs never collide
+_RANKS = 64  # room for this many processes per (seed, epoch)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int | None = None) -> int:
+    """The seed of ``epoch``. The shuffling order draws from ``epoch_seed(seed, epoch)``, the
+    global RNG of process ``rank`` (stochastic estimators' noise) from
+    ``epoch_seed(seed, epoch, rank)``."""
+    base = seed * _SEED_STRIDE + epoch
+    return base if rank is None else base * _RANKS + rank
 
 
 def load_splits(
@@ -28,29 +33,67 @@ def load_splits(
     test_fraction: float,
     seed: int,
     train_subset: int | None = None,
-):
-    """Normalized ``{"train", "val", "test"}`` TensorDatasets with fixed, stratified splits.
+    **options,
+) -> dict[str, TensorDataset]:
+    """Data set ``name`` as normalized ``{"train", "val", "test"}`` TensorDatasets (``split``);
+    ``options``: the data set's own config keys (``image_size``), the others ignored."""
+    shape, train, test = dataset(name).load(root, **options)
+    return split(name, shape, train, test, val_fraction, test_fraction, seed, train_subset)
 
-    Digits has no test split: ``test_fraction`` of it is held out. ``train_subset`` then keeps a
-    stratified sample of that many training images (drawn with ``seed``; the test set stays
-    whole). Validation is ``val_fraction`` of the training images. Normalization uses the
-    training split's per-channel mean and std.
+
+# The axes each example's statistics are taken over: per channel for images (N, C, H, W), per
+# feature for sequences (N, T, F).
+STATISTICS_OVER = {"image": (0, 2, 3), "sequence": (0, 1)}
+
+
+def split(
+    name: str,
+    shape: DataShape,
+    train: Part,
+    test: Part | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    train_subset: int | None = None,
+) -> dict[str, TensorDataset]:
+    """Data set ``name``'s arrays in fixed, stratified ``{"train", "val", "test"}`` splits,
+    normalized.
+
+    A data set without a test split (``test`` None) has ``test_fraction`` of it held out.
+    ``train_subset`` then keeps a stratified sample of that many training examples (drawn with
+    ``seed``; the test set stays whole). Validation is ``val_fraction`` of the training examples.
+    Normalization uses the training split's mean and std per channel (images) or feature
+    (sequences).
     """
-    train_x, train_y, test_x, test_y = load_arrays(name, root)
-    if test_x is None:
+    noun = f"{shape.kind}s"
+    train_x, train_y = train.x, train.y
+    if test is None:
+        if not test_fraction:
+            raise DataError(
+                f"data.test_fraction={test_fraction}: {name} has no test split of its own; "
+                "set it in (0, 1) to hold out that fraction as the test split"
+            )
         train_x, test_x, train_y, test_y = _split(
-            train_x, train_y, "data.test_fraction", test_fraction, seed, test_size=test_fraction
+            train_x,
+            train_y,
+            noun,
+            "data.test_fraction",
+            test_fraction,
+            seed,
+            test_size=test_fraction,
         )
+    else:
+        test_x, test_y = test.x, test.y
     if train_subset is not None and train_subset < len(train_y):
         train_x, _, train_y, _ = _split(
-            train_x, train_y, "data.train_subset", train_subset, seed, train_size=train_subset
+            train_x, train_y, noun, "data.train_subset", train_subset, seed, train_size=train_subset
         )
     train_x, val_x, train_y, val_y = _split(
-        train_x, train_y, "data.val_fraction", val_fraction, seed, test_size=val_fraction
+        train_x, train_y, noun, "data.val_fraction", val_fraction, seed, test_size=val_fraction
     )
     train = torch.as_tensor(np.ascontiguousarray(train_x), dtype=torch.float32)
-    mean = train.mean(dim=(0, 2, 3), keepdim=True)
-    std = train.std(dim=(0, 2, 3), keepdim=True)
+    mean = train.mean(dim=STATISTICS_OVER[shape.kind], keepdim=True)
+    std = train.std(dim=STATISTICS_OVER[shape.kind], keepdim=True)
 
     def tensors(x, y):
         x = (torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32) - mean) / std
@@ -63,16 +106,16 @@ def load_splits(
     }
 
 
-def _split(x, y, key: str, value, seed: int, **size):
+def _split(x, y, noun: str, key: str, value, seed: int, **size):
     """scikit-learn's stratified ``train_test_split``; a split it cannot make (a part with fewer
-    images than classes, a class with one image) raises DataError naming the config key."""
+    examples than classes, a class with one example) raises DataError naming the config key."""
     from sklearn.model_selection import train_test_split
 
     try:
         return train_test_split(x, y, stratify=y, random_state=seed, **size)
     except ValueError as err:
         raise DataError(
-            f"{key}={value} cannot split {len(y)} images into stratified parts: {err}"
+            f"{key}={value} cannot split {len(y)} {noun} into stratified parts: {err}"
         ) from None
 
 
@@ -93,8 +136,12 @@ class EpochSampler(Sampler[int]):
         return iter(torch.randperm(self.size, generator=generator).tolist())
 
 
-class ImageDataModule(pl.LightningDataModule):
-    """One of ``DATASETS`` held in memory, with fixed splits and per-epoch seeded shuffling."""
+class DataModule(pl.LightningDataModule):
+    """A registered data set held in memory, with fixed splits and per-epoch seeded shuffling.
+
+    Takes the data config's keys; ``options`` are the data set's own (``image_size``), passed on
+    to its reader, which ignores the others (``cnn_size`` is the model's).
+    """
 
     def __init__(
         self,
@@ -108,29 +155,36 @@ class ImageDataModule(pl.LightningDataModule):
         shuffle_seed: int = 0,
         num_workers: int = 0,
         train_subset: int | None = None,
+        **options,
     ):
         super().__init__()
-        self.spec = check_name(name)
+        self.dataset = dataset(name)
         self.name, self.root, self.download = name, root, download
         self.batch_size, self.num_workers = batch_size, num_workers
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.split_seed, self.shuffle_seed = split_seed, shuffle_seed
-        self.train_subset = train_subset
+        self.train_subset, self.options = train_subset, options
         self.splits: dict[str, TensorDataset] | None = None
+        self._shape: DataShape | None = None
+
+    @property
+    def shape(self) -> DataShape:
+        """One example's shape and the number of classes (from the data set, before loading)."""
+        if self._shape is None:
+            self._shape = self.dataset.shape(self.root, **self.options)
+        return self._shape
 
     def prepare_data(self) -> None:
-        if self.download:
-            try:
-                check_files(self.name, self.root, download=False)
-            except FileNotFoundError:
-                download_files(self.name, self.root)
-        check_files(self.name, self.root, download=False)
+        self.dataset.prepare(self.root, self.download, **self.options)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
-            self.splits = load_splits(
+            self._shape, train, test = self.dataset.load(self.root, **self.options)
+            self.splits = split(
                 self.name,
-                self.root,
+                self._shape,
+                train,
+                test,
                 self.val_fraction,
                 self.test_fraction,
                 self.split_seed,

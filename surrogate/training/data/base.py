@@ -1,0 +1,120 @@
+"""What a data set is to the app: its shape (``DataShape``), its arrays (``Part``) and the reader
+that finds, downloads and reads its files (``DataSet``, registered by name in the package)."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Bad data files or contents; its message is meant for the user as is."""
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """One example's shape and the number of classes (labels are 0 to num_classes - 1).
+
+    ``input_shape`` is ``(C, H, W)`` for images (any size, any number of channels) or ``(T, F)``
+    for sequences (T steps of F features, one label per sequence).
+    """
+
+    input_shape: tuple[int, ...]
+    num_classes: int
+
+    def __post_init__(self):
+        shape = _integers(self.input_shape)
+        if shape is None or len(shape) not in (2, 3) or min(shape) < 1:
+            raise ValueError(
+                f"DataShape: input_shape must be (C, H, W) for images or (T, F) for sequences, "
+                f"each an integer >= 1; got {self.input_shape!r}"
+            )
+        classes = _integers([self.num_classes])
+        if classes is None or classes[0] < 2:
+            raise ValueError(
+                f"DataShape: num_classes must be an integer >= 2, got {self.num_classes!r}"
+            )
+        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "num_classes", classes[0])
+
+    @property
+    def kind(self) -> str:
+        """What one example is: "image" (C, H, W) or "sequence" (T, F)."""
+        return "image" if len(self.input_shape) == 3 else "sequence"
+
+
+def _integers(values) -> tuple[int, ...] | None:
+    """``values`` as plain ints (numpy's included), or None if one is not an integer."""
+    try:
+        return tuple(operator.index(v) for v in values)
+    except TypeError:
+        return None
+
+
+def dims(shape: tuple[int, ...]) -> str:
+    """A shape as the messages write it: 1x28x28."""
+    return "x".join(map(str, shape))
+
+
+class Part(NamedTuple):
+    """One split's examples and labels, and where each came from (named in error messages)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_source: str | Path
+    y_source: str | Path
+
+
+class DataSet:
+    """A data set's reader. Subclasses say what the data set knows: its shape, where its files are
+    under ``root``, how to download them (if it can) and how to read them; ``register_dataset``
+    names them. Every method takes the data config's other keys as ``options`` and reads only the
+    ones it knows."""
+
+    name = ""  # set by ``dataset(name)``
+    can_download = False  # ``download`` fetches the files
+    shape_reads_files = False  # ``shape`` reads the files (else it is known without them)
+
+    def shape(self, root: str | Path, **options) -> DataShape:
+        raise NotImplementedError
+
+    def check_files(self, root: str | Path, **options) -> None:
+        """Raise FileNotFoundError, naming the folders and files looked for, if they are missing."""
+
+    def download(self, root: str | Path) -> None:
+        raise NotImplementedError(f"{self.name} cannot download")
+
+    def read(self, root: str | Path, shape: DataShape, **options) -> tuple[Part, Part | None]:
+        """The (train, test) arrays; test None if the data set has no test split of its own."""
+        raise NotImplementedError
+
+    def prepare(self, root: str | Path, download: bool = False, **options) -> None:
+        """Download the files if they are missing and ``download`` is set, then check them."""
+        if download and self.can_download:
+            try:
+                self.check_files(root, **options)
+            except FileNotFoundError:
+                self.download(root)
+        self.check_files(root, **options)
+
+    def load(self, root: str | Path, **options) -> tuple[DataShape, Part, Part | None]:
+        """The shape and the (train, test) arrays, checked against it (``check_arrays``)."""
+        from surrogate.training.data.readers import check_arrays
+
+        shape = self.shape(root, **options)
+        train, test = self.read(root, shape, **options)
+        check_arrays(self.name, shape, [part for part in (train, test) if part is not None])
+        return shape, train, test
+
+
+class FixedShape(DataSet):
+    """A data set whose shape is known without its files."""
+
+    SHAPE: DataShape
+
+    def shape(self, root: str | Path, **options) -> DataShape:
+        return self.SHAPE
