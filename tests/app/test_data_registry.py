@@ -8,6 +8,7 @@ import pytest
 
 from surrogate.training.data import (
     DATASETS,
+    DataSet,
     DataShape,
     FixedShape,
     check_files,
@@ -31,7 +32,8 @@ def test_an_unknown_name_lists_the_registered_ones():
     with pytest.raises(ValueError) as err:
         dataset("x")
     assert str(err.value) == (
-        "data.name: unknown 'x'; choose one of: digits, mnist, fashion_mnist, kmnist, cifar10"
+        "data.name: unknown 'x'; choose one of: "
+        "digits, mnist, fashion_mnist, kmnist, cifar10, image_folder"
     )
     with pytest.raises(ValueError, match="data.name: unknown 'svhn'"):
         DataModule("svhn")
@@ -120,3 +122,9 @@ def test_download_runs_only_for_missing_files(tmp_path, monkeypatch):
     assert fetched == [str(tmp_path)]
     with pytest.raises(FileNotFoundError, match="fashion_mnist not found"):
         DataModule("fashion_mnist", str(tmp_path), download=False).prepare_data()
+
+
+def test_a_data_set_that_cannot_download_checks_its_files_anyway(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data.root: no folder"):
+        DataModule("image_folder", str(tmp_path / "nowhere"), download=True).prepare_data()
+    assert not DataSet.can_download and dataset("image_folder").shape_reads_files

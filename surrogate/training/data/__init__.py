@@ -7,7 +7,7 @@ files under ``data.root``, downloads them if it can, and reads them into arrays 
 ``readers.check_arrays`` checks; ``datamodule`` splits, normalizes and batches any of them.
 
 Built in: ``digits`` (scikit-learn's, no files), ``mnist``, ``fashion_mnist``, ``kmnist`` (four IDX
-files) and ``cifar10`` (python batches).
+files), ``cifar10`` (python batches) and ``image_folder`` (a user's own images).
 
 Imports no Lightning: the config check uses it before a run starts.
 """
@@ -70,4 +70,4 @@ def check_files(name: str, root: str | Path, download: bool = False, **options) 
 
 
 # The built-in data sets, registered in this order (the order ``dataset`` lists them in).
-from surrogate.training.data import digits, mnist, cifar10  # noqa: E402, F401, I001
+from surrogate.training.data import digits, mnist, cifar10, image_folder  # noqa: E402, F401, I001

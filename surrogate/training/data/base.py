@@ -73,7 +73,7 @@ class DataSet:
     """A data set's reader. Subclasses say what the data set knows: its shape, where its files are
     under ``root``, how to download them (if it can) and how to read them; ``register_dataset``
     names them. Every method takes the data config's other keys as ``options`` and reads only the
-    ones it knows."""
+    ones it knows (``data.image_size`` for image_folder, say)."""
 
     name = ""  # set by ``dataset(name)``
     can_download = False  # ``download`` fetches the files
@@ -116,5 +116,11 @@ class FixedShape(DataSet):
 
     SHAPE: DataShape
 
-    def shape(self, root: str | Path, **options) -> DataShape:
+    def shape(self, root: str | Path, image_size: int | None = None, **options) -> DataShape:
+        if image_size is not None:
+            size = dims(self.SHAPE.input_shape)
+            raise ValueError(
+                f"data.image_size: {self.name} examples are {size} already; image_size resizes "
+                f"data=image_folder only: leave it null, got {image_size!r}"
+            )
         return self.SHAPE
