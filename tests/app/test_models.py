@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import sys
 import textwrap
 from dataclasses import dataclass, field
 
@@ -184,3 +186,31 @@ def test_the_models_folder_is_the_registry():
     assert {"cnn", "plain_cnn", "custom"} <= set(MODELS) <= files | {"tiny"}
     for name in ("cnn", "plain_cnn", "custom"):
         assert (ROOT / "configs" / "model" / f"{name}.yaml").is_file()
+
+
+def _readme_block(first_line: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("\n" + first_line + "\n") + 1
+    return readme[start : readme.index("```", start)]
+
+
+def test_the_readme_s_network_example_trains_as_printed(tmp_path, monkeypatch):
+    """The README's two files of a new network: its module (imported from a folder of its own,
+    as the models package would import it) and its YAML (on Hydra's search path), then
+    ``model=mlp`` trains."""
+    (tmp_path / "readme_mlp.py").write_text(_readme_block("# surrogate/training/models/mlp.py"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("readme_mlp")
+    try:
+        (tmp_path / "conf" / "model").mkdir(parents=True)
+        (tmp_path / "conf" / "model" / "mlp.yaml").write_text(
+            _readme_block("# configs/model/mlp.yaml")
+        )
+        search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+        config = compose_config(["model=mlp", search, "op=atan", *FAST], tmp_path / "run")
+        assert config["model"]["width"] == 128
+        metrics = run(config, tmp_path / "run")
+        assert metrics["layer_estimators"]["2"]["name"] == "atan" and metrics["steps"] == 3
+    finally:
+        MODELS.pop("mlp", None)
+        sys.modules.pop("readme_mlp", None)
