@@ -3,6 +3,8 @@ each knows its shape, where its files are and whether it can download them."""
 
 from __future__ import annotations
 
+import pkgutil
+
 import numpy as np
 import pytest
 
@@ -33,7 +35,7 @@ def test_an_unknown_name_lists_the_registered_ones():
         dataset("x")
     assert str(err.value) == (
         "data.name: unknown 'x'; choose one of: "
-        "digits, mnist, fashion_mnist, kmnist, cifar10, image_folder"
+        "cifar10, digits, fashion_mnist, image_folder, kmnist, mnist"
     )
     with pytest.raises(ValueError, match="data.name: unknown 'svhn'"):
         DataModule("svhn")
@@ -128,3 +130,12 @@ def test_a_data_set_that_cannot_download_checks_its_files_anyway(tmp_path):
     with pytest.raises(FileNotFoundError, match="data.root: no folder"):
         DataModule("image_folder", str(tmp_path / "nowhere"), download=True).prepare_data()
     assert not DataSet.can_download and dataset("image_folder").shape_reads_files
+
+
+def test_every_module_of_the_data_package_is_imported_with_it():
+    """A new data set is a new file: the package imports every module that is not shared."""
+    import surrogate.training.data as package
+
+    modules = {info.name for info in pkgutil.iter_modules(package.__path__)}
+    registered_from = {cls.__module__.rsplit(".", 1)[1] for cls in DATASETS.values()}
+    assert registered_from == modules - {"base", "readers", "datamodule"}

@@ -1,7 +1,7 @@
 """The data sets, each registered by name (``data.name``) with the reader of its files.
 
 A data set is a ``DataSet`` subclass in a module of its own, registered with
-``@register_dataset("name")`` and imported at the end of this file. It declares its shape
+``@register_dataset("name")``; every module of this package is imported with it. It declares its shape
 (``DataShape``: images ``(C, H, W)`` or sequences ``(T, F)``, and the number of classes), finds its
 files under ``data.root``, downloads them if it can, and reads them into arrays that
 ``readers.check_arrays`` checks; ``datamodule`` splits, normalizes and batches any of them.
@@ -14,6 +14,8 @@ Imports no Lightning: the config check uses it before a run starts.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 from surrogate.training.data.base import DataError, DataSet, DataShape, FixedShape, Part
@@ -55,7 +57,8 @@ def register_dataset(name: str):
 def dataset(name: str) -> DataSet:
     """The reader of data set ``name``; ValueError naming the registered ones if there is none."""
     if name not in DATASETS:
-        raise ValueError(f"data.name: unknown {name!r}; choose one of: {', '.join(DATASETS)}")
+        choices = ", ".join(sorted(DATASETS))
+        raise ValueError(f"data.name: unknown {name!r}; choose one of: {choices}")
     reader = DATASETS[name]()
     reader.name = name
     return reader
@@ -69,5 +72,9 @@ def check_files(name: str, root: str | Path, download: bool = False, **options) 
         reader.check_files(root, **options)
 
 
-# The built-in data sets, registered in this order (the order ``dataset`` lists them in).
-from surrogate.training.data import digits, mnist, cifar10, image_folder  # noqa: E402, F401, I001
+# Every other module of this package is a data set (or a family of them) and registers itself, so
+# a new data set is a new file and nothing else; datamodule (Lightning) is imported by the run.
+_SHARED = ("base", "readers", "datamodule")
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _SHARED:
+        importlib.import_module(f"{__name__}.{_module.name}")
