@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from surrogate.training.significance import mark
+from surrogate.training.report.significance import mark
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -44,6 +44,14 @@ def _number(text: str) -> str:
     return "never" if text == "" else f"{float(text):.3g}"
 
 
+def _headline(columns: list[str]) -> str:
+    """The report's headline metric, ``test_<name>``, from its ``test_<name>_mean`` column."""
+    (metric,) = [
+        c[: -len("_mean")] for c in columns if c.startswith("test_") and c.endswith("_mean")
+    ]
+    return metric
+
+
 def _pm(row: dict, key: str) -> str:
     mean, std = row[f"{key}_mean"], row[f"{key}_std"]
     return f"{float(mean):.4f}" + ("" if std == "" else f" ± {float(std):.4f}")
@@ -58,9 +66,9 @@ def _read(name: str) -> tuple[list[dict], list[str]]:
 def diagnostics_table(name: str) -> str:
     """Each configuration's final diagnostics, a column per metric, its layers in one cell."""
     rows, columns = _read(name)
-    swept = columns[: columns.index("seeds")]
+    swept, headline = columns[: columns.index("seeds")], _headline(columns)
     layers = list(dict.fromkeys(c.split("/")[1] for c in columns if c.startswith("diag/")))
-    head = [*swept, "test acc"]
+    head = [*swept, headline.replace("_", " ")]
     picked = []
     for title, metric in DIAGNOSTICS.items():
         found = [
@@ -70,7 +78,7 @@ def diagnostics_table(name: str) -> str:
         head.append(f"{title} ({', '.join(c.split('/')[1] for c in found)})")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = [*(f"`{row[k]}`" for k in swept), f"{float(row['test_acc_mean']):.4f}"]
+        cells = [*(f"`{row[k]}`" for k in swept), f"{float(row[f'{headline}_mean']):.4f}"]
         for found in picked:
             cells.append(" / ".join(f"{float(row[c]):.3f}" if row[c] else "–" for c in found))
         lines.append("| " + " | ".join(cells) + " |")
@@ -82,22 +90,28 @@ def table(name: str) -> str:
     if name.endswith(".diagnostics"):
         return diagnostics_table(name.removesuffix(".diagnostics"))
     rows, columns = _read(name)
-    swept = columns[: columns.index("seeds")]
-    head = ["rank", *swept, "seeds", "test acc", "vs best", "best val acc"]
+    swept, metric = columns[: columns.index("seeds")], _headline(columns)
+    short = metric.removeprefix("test_")
+    versus = [c for c in columns if c.startswith("vs_")]  # the best estimator, each reference
+    head = ["rank", *swept, "seeds", metric.replace("_", " ")]
+    head += ["vs " + ("best estimator" if c == "vs_best_estimator" else c[3:]) for c in versus]
+    head += [f"best val {short.replace('_', ' ')}"]
     for t in THRESHOLDS[name]:
         head += [f"epochs to {t}", f"seconds to {t}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for rank, row in enumerate(rows, start=1):
-        cells = [str(rank), *(f"`{row[k]}`" for k in swept), row["seeds"]]
-        cells += [
-            _pm(row, "test_acc"),
-            mark(row["vs_best"], float(row["p_vs_best"] or "nan")),
-            _pm(row, "best_val_acc"),
-        ]
+    rank = 0
+    for row in rows:
+        reference = row["reference"] == "true"
+        rank += not reference
+        cells = ["ref" if reference else str(rank), *(f"`{row[k]}`" for k in swept), row["seeds"]]
+        cells.append(_pm(row, metric))
+        for c in versus:
+            cells.append(mark(row[c], float(row[f"p_{c}"] or "nan"), row[f"test_{c}"]))
+        cells.append(_pm(row, f"best_val_{short}"))
         for t in THRESHOLDS[name]:
             cells += [
-                _number(row[f"epochs_to_val_acc_{t}"]),
-                _number(row[f"seconds_to_val_acc_{t}"]),
+                _number(row[f"epochs_to_val_{short}_{t}"]),
+                _number(row[f"seconds_to_val_{short}_{t}"]),
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

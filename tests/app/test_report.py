@@ -10,12 +10,14 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from surrogate.training.report import write_report
+from surrogate.training.report.sweep import write_report
 from tests.app.helpers import FAST, train_cli, write_tiny_mnist
+from tests.app.test_significance import holm_reference, paired_reference, welch_reference
 
 THRESHOLDS = (0.5, 0.8, 0.9)
 
@@ -41,67 +43,98 @@ def close(cell: str, expected: float) -> bool:
     return math.isclose(float(cell), expected, rel_tol=1e-3, abs_tol=1e-3)
 
 
-def check_rows_against_metrics(sweep: Path, key: str) -> list[dict]:
-    """Every number of comparison.csv, recomputed here from the runs' metrics.json."""
+def check_rows_against_metrics(
+    sweep: Path, key: str, metric: str = "test_acc", thresholds: Sequence[float] = THRESHOLDS
+) -> list[dict]:
+    """Every number of comparison.csv, recomputed here from the runs' metrics.json; ``metric``:
+    the headline, higher is better for accuracy and lower for anything else these tests use."""
     rows = read_csv(sweep / "comparison.csv")
     groups = metrics_by_config(sweep, key)
+    higher = metric == "test_acc"
+    name = metric.removeprefix("test_")
     assert {r[key] for r in rows} >= set(groups)
     for row in rows:
         runs = groups.get(row[key], [])
         assert int(row["seeds"]) == len(runs)
-        for name in ("test_acc", "best_val_acc"):
-            values = [m[name] for m in runs]
+        for column in (metric, f"best_val_{name}"):
+            values = [m[column] for m in runs]
             mean = statistics.fmean(values) if values else math.nan
             std = statistics.stdev(values) if len(values) > 1 else math.nan
-            assert close(row[f"{name}_mean"], mean) and close(row[f"{name}_std"], std), row
-        for t in THRESHOLDS:
+            assert close(row[f"{column}_mean"], mean) and close(row[f"{column}_std"], std), row
+        for t in thresholds:
             firsts = []
             for m in runs:
-                hits = [i for i, acc in enumerate(m["val_acc"]) if acc >= t]
+                curve = m[f"val_{name}"]
+                hits = [i for i, v in enumerate(curve) if (v >= t if higher else v <= t)]
                 firsts.append(
                     (m["val_epochs"][hits[0]], m["val_seconds"][hits[0]]) if hits else None
                 )
             complete = bool(firsts) and None not in firsts
             epochs = statistics.fmean(f[0] for f in firsts) if complete else math.nan
             seconds = statistics.fmean(f[1] for f in firsts) if complete else math.nan
-            assert close(row[f"epochs_to_val_acc_{t:g}"], epochs), (row, t)
-            assert close(row[f"seconds_to_val_acc_{t:g}"], seconds), (row, t)
+            assert close(row[f"epochs_to_val_{name}_{t:g}"], epochs), (row, t)
+            assert close(row[f"seconds_to_val_{name}_{t:g}"], seconds), (row, t)
         wall = statistics.fmean(m["wall_seconds"] for m in runs) if runs else math.nan
         assert close(row["wall_seconds_mean"], wall)
         for column in (c for c in row if c.startswith("diag/")):
-            name = column.removeprefix("diag/")
-            finals = [[v for v in m["diagnostics"][name] if v is not None][-1] for m in runs]
+            diag = column.removeprefix("diag/")
+            finals = [[v for v in m["diagnostics"][diag] if v is not None][-1] for m in runs]
             assert close(row[column], statistics.fmean(finals) if finals else math.nan), column
-    means = [float(r["test_acc_mean"]) for r in rows if r["test_acc_mean"]]
-    assert means == sorted(means, reverse=True)  # ranked
-    check_significance(rows, {k: [m["test_acc"] for m in v] for k, v in groups.items()}, key)
+    means = [float(r[f"{metric}_mean"]) for r in rows if r[f"{metric}_mean"]]
+    assert means == sorted(means, reverse=higher)  # ranked, the best first
+    check_significance(rows, groups, lambda r: r[key], metric, higher)
     return rows
 
 
-def welch_reference(a: list[float], b: list[float]) -> float:
-    """Welch's two-sided p, from its textbook formulas in float64."""
-    from scipy.stats import t as student_t
-
-    na, nb = len(a), len(b)
-    va = sum((x - sum(a) / na) ** 2 for x in a) / (na - 1) / na
-    vb = sum((x - sum(b) / nb) ** 2 for x in b) / (nb - 1) / nb
-    t = (sum(a) / na - sum(b) / nb) / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
-    return 2 * (1 - student_t.cdf(abs(t), df))
-
-
-def check_significance(rows: list[dict], accuracies: dict[str, list[float]], key: str) -> None:
-    """Each row's mark against the best row, recomputed from the per-seed test accuracies."""
-    best = accuracies.get(rows[0][key], [])
-    assert rows[0]["vs_best"] == ("best" if best else "?") and rows[0]["p_vs_best"] == ""
-    for row in rows[1:]:
-        mine = accuracies.get(row[key], [])
-        if len(best) < 2 or len(mine) < 2:
-            assert (row["vs_best"], row["p_vs_best"]) == ("?", ""), row
-            continue
-        p = welch_reference(best, mine)
-        assert math.isclose(float(row["p_vs_best"]), p, rel_tol=1e-6, abs_tol=1e-12), (row, p)
-        assert row["vs_best"] == ("lower" if p < 0.05 else "tied"), row
+def check_significance(
+    rows: list[dict],
+    runs: dict[str, list[dict]],
+    name: Callable[[dict], str],
+    metric: str = "test_acc",
+    higher_is_better: bool = True,
+) -> None:
+    """Each row's marks against the best estimator and against each reference, recomputed from
+    the runs' metrics.json (``runs``: by configuration, as ``name(row)`` names it): the paired
+    t-test over the seeds two configurations share when they share two or more, Welch's test
+    otherwise, Holm's correction over the estimator rows of each column."""
+    references = [r for r in rows if r["reference"] == "true"]
+    estimators = [r for r in rows if r["reference"] == "false"]
+    assert len(references) + len(estimators) == len(rows)
+    best = next((r for r in estimators if r["seeds"] != "0"), None)
+    versus = [c.removeprefix("vs_") for c in rows[0] if c.startswith("vs_")]
+    assert versus[0] == "best_estimator" and sorted(versus[1:]) == sorted(map(name, references))
+    targets = [("best_estimator", best)] + [(v, r) for v in versus[1:] for r in references
+                                            if name(r) == v]  # fmt: skip
+    for key, target in targets:
+        tested = [r for r in estimators if r is not target]
+        ps, tests, diffs = [], [], []
+        other = {m["seed"]: m[metric] for m in runs.get(name(target), [])} if target else {}
+        for row in tested:
+            mine = {m["seed"]: m[metric] for m in runs.get(name(row), [])}
+            common = sorted(mine.keys() & other.keys())
+            if len(common) >= 2:
+                a, b = [mine[s] for s in common], [other[s] for s in common]
+                ps.append(paired_reference(a, b)), tests.append("paired")
+            elif len(mine) >= 2 and len(other) >= 2:
+                a, b = list(mine.values()), list(other.values())
+                ps.append(welch_reference(a, b)), tests.append("Welch")
+            else:
+                a, b = [], []
+                ps.append(math.nan), tests.append("")
+            diffs.append(statistics.fmean(a) - statistics.fmean(b) if a else math.nan)
+        for row, p, test, diff in zip(tested, holm_reference(ps), tests, diffs, strict=True):
+            assert row[f"test_vs_{key}"] == test, (key, row)
+            if math.isnan(p):
+                assert (row[f"vs_{key}"], row[f"p_vs_{key}"]) == ("?", ""), (key, row)
+                continue
+            assert math.isclose(float(row[f"p_vs_{key}"]), p, rel_tol=1e-6, abs_tol=1e-9), row
+            better = (diff > 0) == higher_is_better
+            expected = "tied" if p >= 0.05 else ("better" if better else "worse")
+            assert row[f"vs_{key}"] == expected, (key, row, p)
+        for row in rows:
+            if all(row is not r for r in tested):
+                blank = "best" if key == "best_estimator" and row is best else ""
+                assert row[f"vs_{key}"] == blank and row[f"p_vs_{key}"] == "", (key, row)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +183,7 @@ def test_report_cli_rebuilds_from_metrics_json_alone(tiny_sweep, tmp_path):
         (tmp_path / path.parent.name).mkdir()
         shutil.copy(path, tmp_path / path.parent.name / "metrics.json")
     result = subprocess.run(
-        [sys.executable, "-m", "surrogate.training.report", str(tmp_path)],
+        [sys.executable, "-m", "surrogate.training.report.sweep", str(tmp_path)],
         capture_output=True,
         text=True,
     )
@@ -162,11 +195,221 @@ def test_report_cli_rebuilds_from_metrics_json_alone(tiny_sweep, tmp_path):
 
 def test_report_cli_refuses_a_missing_folder(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "surrogate.training.report", str(tmp_path / "nope")],
+        [sys.executable, "-m", "surrogate.training.report.sweep", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
     )
     assert result.returncode != 0 and "nope" in result.stderr
+
+
+def write_run(
+    sweep: Path,
+    folder: str,
+    op: str,
+    seed: int,
+    value: float,
+    metric: str = "test_acc",
+    **extra,
+) -> None:
+    """A finished run's metrics.json, as train.py writes it: ``value`` of the headline ``metric``,
+    a validation curve of three epochs that ends there, ``extra`` keys (headline, reference)."""
+    name = metric.removeprefix("test_")
+    higher = metric == "test_acc"
+    curve = [value - 0.3, value - 0.1, value] if higher else [value + 30, value + 10, value]
+    metrics = {
+        "op": op, "seed": seed, "overrides": [f"op={op}", f"seed={seed}"], metric: value,
+        f"best_val_{name}": max(curve) if higher else min(curve), f"val_{name}": curve,
+        "val_epochs": [1, 2, 3], "val_seconds": [10.0 + i for i in range(0, 30, 10)],
+        "train_loss": [1.0, 0.5, 0.3], "wall_seconds": 33.0 + len(folder), **extra,
+    }  # fmt: skip
+    (sweep / folder).mkdir(parents=True)
+    (sweep / folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def write_sweep(sweep: Path, values: dict[str, list[float]], **extra) -> Path:
+    """One run per op and seed, ``values[op][seed]`` its headline value."""
+    jobs = [(op, seed, v) for op, vs in values.items() for seed, v in enumerate(vs)]
+    for i, (op, seed, value) in enumerate(jobs):
+        write_run(sweep, str(i), op, seed, value, **extra)
+    return sweep
+
+
+# A sweep like compare's: the references on top, one estimator clearly behind the rest.
+COMPARE = {
+    "relaxed": [0.941, 0.946, 0.950],
+    "float": [0.952, 0.961, 0.955],
+    "triangle": [0.902, 0.913, 0.905],
+    "ste": [0.899, 0.904, 0.897],
+    "none": [0.50, 0.53, 0.51],
+}
+
+
+def table_rows(md: str) -> dict[str, list[str]]:
+    """comparison.md's table: the header and each row's cells, by the row's first swept value."""
+    lines = [line for line in md.split("\n\n")[1].splitlines() if line.startswith("| ")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    return {"header": cells[0], **{row[1].strip("`"): row for row in cells[1:]}}
+
+
+def test_references_are_compared_with_and_never_the_best(tmp_path, figure_labels):
+    sweep = write_sweep(tmp_path, COMPARE)
+    write_report(sweep)
+    title = f"Sweep {tmp_path.name}: mean ± std over seeds, legend ranked by test accuracy"
+    assert figure_labels == [("validation accuracy", title)]
+    rows = check_rows_against_metrics(sweep, "op")
+    assert [r["op"] for r in rows] == ["float", "relaxed", "triangle", "ste", "none"]
+    assert [r["reference"] for r in rows] == ["true", "true", "false", "false", "false"]
+    assert [r["vs_best_estimator"] for r in rows[:3]] == ["", "", "best"]
+    assert [r["vs_relaxed"] for r in rows[:2]] == ["", ""]  # references are not tested
+    assert rows[4]["vs_best_estimator"] == "worse" and rows[4]["test_vs_float"] == "paired"
+    md = (sweep / "comparison.md").read_text()
+    table = table_rows(md)
+    assert table["header"][:7] == [
+        "rank", "op", "seeds", "test acc", "vs best estimator", "vs relaxed", "vs float"
+    ]  # fmt: skip
+    assert [table[op][0] for op in COMPARE] == ["ref", "ref", "1", "2", "3"]
+    none = rows[4]
+    assert table["none"][4:7] == [
+        f"{none[f'vs_{key}']} (paired p {float(none[f'p_vs_{key}']):.2g})"
+        for key in ("best_estimator", "relaxed", "float")
+    ]
+    assert "- Best estimator: `triangle` (test acc 0.9067 ± 0.0057, higher is better)." in md
+    assert "- Against the best estimator, `triangle`: worse `none`; tied `ste`." in md
+    assert "Holm" in md and "paired t-test" in md and "Welch" in md
+
+
+def test_a_reference_is_what_metrics_json_says_else_relaxed_or_float(tmp_path):
+    write_sweep(tmp_path, {"teacher": [0.95, 0.96]}, reference=True)
+    write_sweep(tmp_path / "more", {"float": [0.97, 0.975]}, reference=False)
+    for path in (tmp_path / "more").iterdir():
+        path.rename(tmp_path / f"f{path.name}")
+    write_sweep(tmp_path / "most", {"sigmoid": [0.90, 0.92], "ste": [0.89, 0.90]})
+    for path in (tmp_path / "most").iterdir():
+        path.rename(tmp_path / f"s{path.name}")
+    (tmp_path / "x").mkdir()  # a failed job of op=relaxed: a reference without runs
+    (tmp_path / "x" / "error.json").write_text(
+        json.dumps({"error": "RuntimeError: boom", "overrides": ["op=relaxed", "seed=0"]})
+    )
+    shutil.rmtree(tmp_path / "more"), shutil.rmtree(tmp_path / "most")
+    write_report(tmp_path)
+    rows = {r["op"]: r for r in read_csv(tmp_path / "comparison.csv")}
+    assert {op: r["reference"] for op, r in rows.items()} == {
+        "float": "false", "teacher": "true", "sigmoid": "false", "ste": "false", "relaxed": "true"
+    }  # fmt: skip
+    assert rows["float"]["vs_best_estimator"] == "best"  # told it is no reference
+    assert [c for c in rows["float"] if c.startswith("vs_")] == [
+        "vs_best_estimator", "vs_teacher", "vs_relaxed"
+    ]  # fmt: skip
+    assert rows["relaxed"]["seeds"] == "0" and rows["relaxed"]["failed"] == "1"
+    assert {r["vs_relaxed"] for op, r in rows.items() if op not in ("teacher", "relaxed")} == {"?"}
+    groups = metrics_by_config(tmp_path, "op")
+    check_significance(list(rows.values()), groups, lambda r: r["op"])
+
+
+def test_a_configuration_both_reference_and_not_is_refused(tmp_path):
+    write_run(tmp_path, "0", "teacher", 0, 0.9, reference=True)
+    write_run(tmp_path, "1", "teacher", 1, 0.9, reference=False)
+    write_run(tmp_path, "2", "ste", 0, 0.9)
+    with pytest.raises(ValueError, match=r"teacher.*0/metrics.json.*1/metrics.json"):
+        write_report(tmp_path)
+    write_run(tmp_path, "3", "ste", 1, 0.9, reference="yes")
+    shutil.rmtree(tmp_path / "1")
+    with pytest.raises(ValueError, match=r"3/metrics.json: reference must be .*'yes'"):
+        write_report(tmp_path)
+
+
+def test_runs_of_the_same_seeds_are_paired_others_not(tmp_path):
+    write_sweep(tmp_path, {"a": [0.90, 0.91, 0.92], "b": [0.88, 0.90, 0.905]})
+    for i, value in enumerate([0.87, 0.89, 0.86]):
+        write_run(tmp_path, f"c{i}", "c", 5 + i, value)  # seeds 5, 6, 7: none shared
+    write_run(tmp_path, "d0", "d", 0, 0.86), write_run(tmp_path, "d1", "d", 1, 0.88)
+    write_run(tmp_path, "d9", "d", 9, 0.80)  # seeds 0 and 1 shared with a: paired over those
+    write_report(tmp_path)
+    rows = check_rows_against_metrics(tmp_path, "op")
+    tests = {r["op"]: r["test_vs_best_estimator"] for r in rows}
+    assert tests == {"a": "", "b": "paired", "c": "Welch", "d": "paired"}
+    md = (tmp_path / "comparison.md").read_text()
+    assert "| `c` | 3 |" in md and "(Welch p " in table_rows(md)["c"][4]
+
+
+NELBO = {"big": [92.0, 95.5, 93.0], "small": [81.0, 82.0, 81.7], "mid": [85.0, 86.5, 85.1]}
+
+
+@pytest.fixture
+def figure_labels(monkeypatch) -> list[tuple[str, str]]:
+    """Each figure the report saves: (its first panel's y label, its title)."""
+    from matplotlib.figure import Figure
+
+    labels, savefig = [], Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        labels.append((fig.axes[0].get_ylabel(), fig._suptitle.get_text()))
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return labels
+
+
+def test_a_lower_is_better_headline_ranks_tests_and_thresholds_its_way(tmp_path, figure_labels):
+    headline = {"metric": "test_nelbo", "higher_is_better": False}
+    write_sweep(tmp_path, NELBO, metric="test_nelbo", headline=headline)
+    write_report(tmp_path, thresholds=(110, 100, 90))
+    rows = check_rows_against_metrics(tmp_path, "op", "test_nelbo", thresholds=(110, 100, 90))
+    assert [r["op"] for r in rows] == ["small", "mid", "big"]  # the lowest first
+    assert rows[0]["vs_best_estimator"] == "best" and rows[2]["vs_best_estimator"] == "worse"
+    assert "test_acc_mean" not in rows[0] and "epochs_to_val_nelbo_100" in rows[0]
+    assert float(rows[0]["epochs_to_val_nelbo_110"]) == 2  # 81 + 30 > 110 >= 81 + 10
+    md = (tmp_path / "comparison.md").read_text()
+    header = table_rows(md)["header"]
+    assert header[3:6] == ["test nelbo", "vs best estimator", "best val nelbo"]
+    assert header[6:8] == ["epochs to val nelbo 110", "s to val nelbo 110"]
+    assert "lower is better" in md and "at or below" in md and "worse `mid`, `big`." in md
+    title = f"Sweep {tmp_path.name}: mean ± std over seeds, legend ranked by test nelbo"
+    assert figure_labels == [("validation nelbo", title)]
+
+
+def test_runs_that_disagree_on_the_headline_are_refused_by_name(tmp_path):
+    write_run(tmp_path, "0", "a", 0, 0.9)
+    write_run(tmp_path, "1", "a", 1, 0.9)
+    nelbo = {"metric": "test_nelbo", "higher_is_better": False}
+    write_run(tmp_path, "2", "b", 0, 80.0, metric="test_nelbo", headline=nelbo)
+    result = subprocess.run(
+        [sys.executable, "-m", "surrogate.training.report", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2, result.stderr
+    error = result.stderr
+    assert "disagree on the headline" in error and "test_acc (higher is better)" in error
+    assert f"{tmp_path / '0' / 'metrics.json'}, {tmp_path / '1' / 'metrics.json'}" in error
+    assert f"test_nelbo (lower is better): {tmp_path / '2' / 'metrics.json'}" in error
+    assert not (tmp_path / "comparison.md").exists()
+
+
+@pytest.mark.parametrize(
+    "headline, message",
+    [
+        ({"metric": "nelbo", "higher_is_better": False}, "metric must be 'test_<name>'.*'nelbo'"),
+        ({"metric": "test_", "higher_is_better": False}, "'test_'"),
+        ({"metric": "test_nelbo", "higher_is_better": "no"}, "higher_is_better.*'no'"),
+        ("test_nelbo", "'test_nelbo'"),
+        (
+            {"metric": "test_loss", "higher_is_better": False},
+            "no test_loss, best_val_loss, val_loss",
+        ),
+    ],
+)
+def test_a_bad_headline_is_refused_naming_it(tmp_path, headline, message):
+    write_run(tmp_path, "0", "a", 0, 80.0, metric="test_nelbo", headline=headline)
+    with pytest.raises(ValueError, match=f"0/metrics.json: .*{message}"):
+        write_report(tmp_path)
+
+
+def test_a_seed_that_is_no_integer_is_refused(tmp_path):
+    write_sweep(tmp_path, {"a": [0.9, 0.91]})
+    write_run(tmp_path, "9", "b", "one", 0.9)
+    with pytest.raises(ValueError, match="9/metrics.json: seed must be an integer, got 'one'"):
+        write_report(tmp_path)
 
 
 def test_a_failed_job_is_listed_and_the_others_reported(tmp_path):
@@ -193,7 +436,7 @@ def test_a_killed_job_is_listed_as_missing(tiny_sweep, tmp_path):
     shutil.copytree(tiny_sweep, tmp_path / "copy")
     (tmp_path / "copy" / "0" / "metrics.json").unlink()  # as if killed before the end
     result = subprocess.run(
-        [sys.executable, "-m", "surrogate.training.report", str(tmp_path / "copy")],
+        [sys.executable, "-m", "surrogate.training.report.sweep", str(tmp_path / "copy")],
         capture_output=True,
         text=True,
     )
@@ -210,7 +453,7 @@ def test_a_job_that_never_started_is_listed_as_missing(tiny_sweep, tmp_path):
     overrides = (tmp_path / "copy" / "3" / ".hydra" / "overrides.yaml").read_text()
     shutil.rmtree(tmp_path / "copy" / "3")
     result = subprocess.run(
-        [sys.executable, "-m", "surrogate.training.report", str(tmp_path / "copy")],
+        [sys.executable, "-m", "surrogate.training.report.sweep", str(tmp_path / "copy")],
         capture_output=True,
         text=True,
     )

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from surrogate.training.report import write_report
+from surrogate.training.report.sweep import write_report
 from tests.app.helpers import ROOT
 from tests.app.test_report import check_significance, read_csv
 
@@ -54,13 +54,21 @@ def test_each_reports_significance_marks_match_a_hand_computation(name):
     rows = read_csv(RESULTS / name / "comparison.csv")
     columns = list(rows[0])
     swept = columns[: columns.index("seeds")]  # the swept keys: the columns before seeds
-    accuracies: dict[str, list[float]] = {}
+
+    def config(settings: dict) -> str:  # as the report names a configuration
+        if len(swept) == 1:
+            return settings[swept[0]]
+        return ", ".join(f"{k}={settings[k]}" for k in swept)
+
+    runs: dict[str, list[dict]] = {}
     for path in (RESULTS / name).glob("*/metrics.json"):
         metrics = json.loads(path.read_text())
-        settings = dict(o.split("=", 1) for o in metrics["overrides"])
-        config = " ".join(settings[k] for k in swept)
-        accuracies.setdefault(config, []).append(metrics["test_acc"])
+        runs.setdefault(config(dict(o.split("=", 1) for o in metrics["overrides"])), []).append(
+            metrics
+        )
+    check_significance(rows, runs, config)
     for row in rows:
-        row["config"] = " ".join(row[k] for k in swept)
-    check_significance(rows, accuracies, "config")
-    assert {r["vs_best"] for r in rows} <= {"best", "tied", "lower"}
+        assert row["reference"] == ("true" if row.get("op") in ("relaxed", "float") else "false")
+        assert {row[c] for c in columns if c.startswith("vs_")} <= {
+            "best", "tied", "worse", "better", ""
+        }  # fmt: skip

@@ -7,6 +7,18 @@ Reads each job folder's ``metrics.json`` (and ``error.json``, written for a fail
 runs by configuration (the overrides that differ between runs, ``seed`` aside) and aggregates over
 seeds. A job folder with neither file is reported as missing (killed, or still running), and so is
 a job of the sweep's plan that never started (``sweep_plan``).
+
+The keys it reads from ``metrics.json``: ``headline`` (``{"metric": "test_<name>",
+"higher_is_better": bool}``; test accuracy, higher is better, where absent) and the headline's
+``test_<name>``, ``best_val_<name>`` and validation curve ``val_<name>``; ``val_epochs``,
+``val_seconds``, ``train_loss``, ``wall_seconds``, ``seed``, ``overrides``, ``diagnostics``; and
+``reference`` (where absent, ``op`` in ``REFERENCE_OPS`` makes a run a reference). Runs that name
+different headlines are refused, naming them.
+
+Configurations are ranked by their mean headline value. A reference configuration is never ranked
+or the best; each estimator's row is tested against the best estimator and against every
+reference (``significance``: the paired t-test over shared seeds, else Welch's, Holm-corrected
+over the rows of each comparison).
 """
 
 from __future__ import annotations
@@ -23,18 +35,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from surrogate.training.atomic import write_atomic
-from surrogate.training.significance import mark, verdict, welch_p
-from surrogate.training.sweep_plan import planned_jobs
+from surrogate.training.report.significance import LEVEL, compare, holm, mark, verdict
+from surrogate.training.report.sweep_plan import planned_jobs
 
 THRESHOLDS = (0.5, 0.8, 0.9)
 IGNORED_KEYS = ("seed", "hydra.", "experiment", "ckpt_path")  # never tell configurations apart
-# The diagnostics each hard-op layer records (see surrogate.training.diagnostics), as plotted.
+# The diagnostics each hard-op layer records (surrogate.training.callbacks.diagnostics), as plotted.
 METRIC_TITLES = {
     "dead_fraction": "dead fraction",
     "flip_ratio": "flip ratio",
     "grad_norm": "gradient norm at the input",
     "grad_cosine": "cosine to the relaxed gradient",
 }
+# What a run without a "headline" in its metrics.json is ranked by.
+DEFAULT_HEADLINE = {"metric": "test_acc", "higher_is_better": True}
+# The ops of a run without a "reference" key in its metrics.json that make it a reference.
+REFERENCE_OPS = ("relaxed", "float")
+WORDS = {"acc": "accuracy"}  # how the plots spell a metric's name
+BEST = "best_estimator"
 
 
 @dataclass
@@ -49,6 +67,48 @@ class Run:
     @property
     def status(self) -> str:
         return "finished" if self.metrics else ("failed" if self.error else "missing")
+
+    @property
+    def name(self) -> str:
+        return str(self.folder / "metrics.json") if self.folder else " ".join(self.overrides)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The metric a sweep is ranked by: ``test_<name>``, whose validation curve is ``val_<name>``
+    and best validation value ``best_val_<name>``."""
+
+    metric: str
+    higher_is_better: bool
+
+    @property
+    def name(self) -> str:
+        return self.metric.removeprefix("test_")
+
+    @property
+    def val(self) -> str:
+        return f"val_{self.name}"
+
+    @property
+    def best_val(self) -> str:
+        return f"best_val_{self.name}"
+
+    @property
+    def words(self) -> str:
+        return WORDS.get(self.name, self.name.replace("_", " "))
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    def reached(self, value: float, threshold: float) -> bool:
+        return value >= threshold if self.higher_is_better else value <= threshold
+
+    def rank_key(self, mean: float) -> float:
+        """Sorts the best mean first and NaN (no finished run) last."""
+        if math.isnan(mean):
+            return math.inf
+        return -mean if self.higher_is_better else mean
 
 
 def _read_json(path: Path) -> dict | None:
@@ -104,6 +164,75 @@ def group(runs: Sequence[Run]) -> tuple[list[str], dict[tuple[str, ...], list[Ru
     return swept, groups
 
 
+def _label(swept: Sequence[str], values: Sequence[str]) -> str:
+    """A configuration's name: its value of the one swept key, or ``key=value, ...``."""
+    if len(swept) == 1:
+        return values[0]
+    return ", ".join(f"{k}={v}" for k, v in zip(swept, values, strict=True))
+
+
+def _row_label(swept: Sequence[str], row: dict) -> str:
+    return _label(swept, [row[k] for k in swept])
+
+
+def _run_headline(run: Run) -> Headline:
+    raw = run.metrics.get("headline", DEFAULT_HEADLINE)
+    metric = raw.get("metric") if isinstance(raw, dict) else None
+    higher = raw.get("higher_is_better") if isinstance(raw, dict) else None
+    if not (isinstance(metric, str) and metric.startswith("test_") and len(metric) > 5):
+        raise ValueError(f"{run.name}: headline metric must be 'test_<name>', got {raw!r}")
+    if not isinstance(higher, bool):
+        raise ValueError(f"{run.name}: headline higher_is_better must be a boolean, got {raw!r}")
+    return Headline(metric, higher)
+
+
+def headline(runs: Sequence[Run]) -> Headline:
+    """The headline every finished run names (test accuracy, higher is better, for runs that name
+    none); a ValueError naming the runs when they disagree, or naming a run that lacks one of the
+    headline's values."""
+    found: dict[Headline, list[str]] = {}
+    for run in runs:
+        if run.metrics:
+            found.setdefault(_run_headline(run), []).append(run.name)
+    if len(found) > 1:
+        listed = "; ".join(
+            f"{h.metric} ({h.direction}): {', '.join(names)}" for h, names in found.items()
+        )
+        raise ValueError(f"the runs disagree on the headline metric: {listed}")
+    chosen = next(iter(found), Headline(**DEFAULT_HEADLINE))
+    for run in runs:
+        missing = [k for k in (chosen.metric, chosen.best_val, chosen.val) if run.metrics
+                   and k not in run.metrics]  # fmt: skip
+        if missing:
+            raise ValueError(f"{run.name}: no {', '.join(missing)} for headline {chosen.metric}")
+    return chosen
+
+
+def is_reference(run: Run) -> bool:
+    """A run's ``"reference"`` in its metrics.json where it says, else whether its op is one of
+    ``REFERENCE_OPS`` (``op`` in metrics.json, or the ``op=`` override of a run without one)."""
+    if not run.metrics:
+        return _settings(run).get("op") in REFERENCE_OPS
+    flag = run.metrics.get("reference")
+    if flag is None:
+        return run.metrics.get("op") in REFERENCE_OPS
+    if not isinstance(flag, bool):
+        raise ValueError(f"{run.name}: reference must be true or false, got {flag!r}")
+    return flag
+
+
+def _is_reference_configuration(label: str, members: Sequence[Run]) -> bool:
+    """Whether a configuration is a reference: its finished runs agree (a ValueError naming them
+    when not); a configuration with none, by its runs' overrides."""
+    finished = [r for r in members if r.metrics] or list(members)
+    flags = {r.name: is_reference(r) for r in finished}
+    if len(set(flags.values())) > 1:
+        refs = ", ".join(name for name, flag in flags.items() if flag)
+        others = ", ".join(name for name, flag in flags.items() if not flag)
+        raise ValueError(f"configuration {label}: runs {refs} are references and {others} not")
+    return any(flags.values())
+
+
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     if not values:
         return math.nan, math.nan
@@ -111,18 +240,21 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), std
 
 
-def _x(metrics: dict, key: str) -> list[float]:
-    """A run's x values for its curves: ``val_epochs`` or ``val_seconds`` (NaN when absent)."""
-    n = len(metrics["val_acc"])
+def _x(metrics: dict, key: str, curve: str) -> list[float]:
+    """A run's x values for its ``curve``: ``val_epochs`` or ``val_seconds`` (NaN when absent)."""
+    n = len(metrics[curve])
     default = list(range(1, n + 1)) if key == "val_epochs" else [math.nan] * n
     return metrics.get(key) or default
 
 
-def _first_reach(metrics: dict, threshold: float) -> tuple[float, float] | None:
-    """(epochs, training seconds) at the first validation at or above ``threshold``."""
-    curves = (metrics["val_acc"], _x(metrics, "val_epochs"), _x(metrics, "val_seconds"))
-    for acc, epoch, seconds in zip(*curves, strict=True):
-        if acc >= threshold:
+def _first_reach(metrics: dict, threshold: float, head: Headline) -> tuple[float, float] | None:
+    """(epochs, training seconds) at the first validation that reached ``threshold``: at or
+    above it when higher is better, at or below it when lower is."""
+    curves = (
+        metrics[head.val], _x(metrics, "val_epochs", head.val), _x(metrics, "val_seconds", head.val)
+    )  # fmt: skip
+    for value, epoch, seconds in zip(*curves, strict=True):
+        if head.reached(value, threshold):
             return epoch, seconds
     return None
 
@@ -147,45 +279,82 @@ def _final(metrics: dict, name: str) -> float | None:
     return values[-1] if values else None
 
 
-def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> tuple[list, list]:
-    """(column names, one row per configuration), rows ranked by mean test accuracy."""
+def _seed(run: Run) -> int | None:
+    seed = run.metrics.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ValueError(f"{run.name}: seed must be an integer, got {seed!r}")
+    return seed
+
+
+@dataclass
+class Summary:
+    """A sweep's comparison: one row per configuration, ranked by the headline (best first,
+    references among them but never ranked), and ``comparisons``: what every estimator row is
+    tested against, the best estimator then each reference, as (CSV key, name, its row or None)."""
+
+    columns: list[str]
+    rows: list[dict]
+    swept: list[str]
+    headline: Headline
+    comparisons: list[tuple[str, str, dict | None]]
+    thresholds: tuple[float, ...]
+
+
+def reach_columns(head: Headline, t: float) -> tuple[str, str]:
+    return f"epochs_to_val_{head.name}_{t:g}", f"seconds_to_val_{head.name}_{t:g}"
+
+
+def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> Summary:
+    """Every configuration's row, ranked by its mean headline value, with its tests against the
+    best estimator and each reference."""
+    head = headline(runs)
     swept, groups = group(runs)
-    columns = [*swept, "seeds", "failed", "test_acc_mean", "test_acc_std", "p_vs_best", "vs_best"]
-    columns += ["best_val_acc_mean", "best_val_acc_std"]
-    for t in thresholds:
-        columns += [f"epochs_to_val_acc_{t:g}", f"seconds_to_val_acc_{t:g}"]
-    columns += ["wall_seconds_mean"]
     diagnostics = diagnostic_names(runs)
-    columns += [f"diag/{name}" for name in diagnostics]
-    rows, accuracies = [], {}
-    for values, members in groups.items():
+    rows, values = [], {}
+    for config, members in groups.items():
         done = [r.metrics for r in members if r.metrics]
-        row = dict(zip(swept, values, strict=True))
+        row = dict(zip(swept, config, strict=True))
         row["seeds"], row["failed"] = len(done), len(members) - len(done)
-        for key in ("test_acc", "best_val_acc"):
+        row["reference"] = _is_reference_configuration(_label(swept, config), members)
+        for key in (head.metric, head.best_val):
             row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([m[key] for m in done])
         for t in thresholds:
-            reached = [_first_reach(m, t) for m in done]
+            reached = [_first_reach(m, t, head) for m in done]
             complete = bool(done) and all(r is not None for r in reached)
-            row[f"epochs_to_val_acc_{t:g}"] = (
-                statistics.fmean(r[0] for r in reached) if complete else math.nan
-            )
-            row[f"seconds_to_val_acc_{t:g}"] = (
-                statistics.fmean(r[1] for r in reached) if complete else math.nan
-            )
+            for i, column in enumerate(reach_columns(head, t)):
+                row[column] = statistics.fmean(r[i] for r in reached) if complete else math.nan
         row["wall_seconds_mean"] = _mean_std([m["wall_seconds"] for m in done])[0]
         for name in diagnostics:
             row[f"diag/{name}"] = _mean_std(
                 [v for m in done if (v := _final(m, name)) is not None]
             )[0]
         rows.append(row)
-        accuracies[id(row)] = [m["test_acc"] for m in done]
-    rows.sort(key=lambda r: -r["test_acc_mean"] if not math.isnan(r["test_acc_mean"]) else 1.0)
-    best = accuracies[id(rows[0])] if rows else []
-    for row in rows:
-        p = welch_p(best, accuracies[id(row)]) if row is not rows[0] else math.nan
-        row["p_vs_best"], row["vs_best"] = p, verdict(p, row is rows[0] and row["seeds"] > 0)
-    return columns, rows
+        values[id(row)] = [(_seed(r), r.metrics[head.metric]) for r in members if r.metrics]
+    order = {id(row): i for i, row in enumerate(rows)}
+    rows.sort(key=lambda r: head.rank_key(r[f"{head.metric}_mean"]))
+    estimators = [r for r in rows if not r["reference"]]
+    best = next((r for r in estimators if r["seeds"] > 0), None)
+    references = sorted((r for r in rows if r["reference"]), key=lambda r: order[id(r)])
+    comparisons = [(BEST, "best estimator", best)]
+    comparisons += [(_row_label(swept, r), _row_label(swept, r), r) for r in references]
+    for key, _, target in comparisons:
+        tested = [r for r in estimators if r is not target]
+        results = [compare(values[id(r)], values[id(target)] if target else []) for r in tested]
+        for row, result, p in zip(tested, results, holm([c.p for c in results]), strict=True):
+            row[f"vs_{key}"] = verdict(p, result.diff, head.higher_is_better)
+            row[f"p_vs_{key}"], row[f"test_vs_{key}"] = p, result.test
+        for row in rows:
+            if all(row is not r for r in tested):
+                row[f"vs_{key}"], row[f"p_vs_{key}"], row[f"test_vs_{key}"] = "", math.nan, ""
+    if best is not None:
+        best[f"vs_{BEST}"] = "best"
+    columns = [*swept, "seeds", "failed", "reference", f"{head.metric}_mean", f"{head.metric}_std"]
+    for key, _, _ in comparisons:
+        columns += [f"p_vs_{key}", f"vs_{key}", f"test_vs_{key}"]
+    columns += [f"{head.best_val}_mean", f"{head.best_val}_std"]
+    columns += [c for t in thresholds for c in reach_columns(head, t)]
+    columns += ["wall_seconds_mean", *(f"diag/{name}" for name in diagnostics)]
+    return Summary(columns, rows, swept, head, comparisons, tuple(thresholds))
 
 
 def _cell(value) -> str:
@@ -194,14 +363,18 @@ def _cell(value) -> str:
     return str(value)
 
 
-def to_csv(columns: list[str], rows: list[dict]) -> str:
+def _csv(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if isinstance(value, float) and math.isnan(value) else value
+
+
+def to_csv(summary: Summary) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(
-            ["" if isinstance(v, float) and math.isnan(v) else v for v in map(row.get, columns)]
-        )
+    writer.writerow(summary.columns)
+    for row in summary.rows:
+        writer.writerow([_csv(v) for v in map(row.get, summary.columns)])
     return out.getvalue()
 
 
@@ -212,31 +385,88 @@ def _pm(row: dict, key: str) -> str:
     return f"{mean:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
 
 
-def to_markdown(columns: list[str], rows: list[dict], runs: Sequence[Run], title: str) -> str:
-    swept = columns[: columns.index("seeds")]
-    reach = [c for c in columns if c.startswith(("epochs_to", "seconds_to"))]
-    short = [c.replace("_to_val_acc_", " to val acc ").replace("seconds", "s") for c in reach]
-    head = ["rank", *swept, "seeds", "test acc", "vs best", "best val acc", *short, "wall s"]
-    head += ["failed"]
-    lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for rank, row in enumerate(rows, start=1):
-        cells = [str(rank), *(f"`{row[k]}`" for k in swept), str(row["seeds"])]
+def verdicts(summary: Summary) -> list[str]:
+    """One line per comparison: which estimators it calls worse, better, tied or cannot tell."""
+    swept, head = summary.swept, summary.headline
+    names = {id(r): f"`{_row_label(swept, r)}`" for r in summary.rows}
+    best = summary.comparisons[0][2]
+    if best is None:
+        return ["- No estimator finished a run: there is no best estimator."]
+    lines = [
+        f"- Best estimator: {names[id(best)]} ({head.metric.replace('_', ' ')} "
+        f"{_pm(best, head.metric)}, {head.direction})."
+    ]
+    for key, _, target in summary.comparisons:
+        found: dict[str, list[str]] = {}
+        for row in summary.rows:
+            if row[f"vs_{key}"] in ("better", "worse", "tied", "?"):
+                found.setdefault(row[f"vs_{key}"], []).append(names[id(row)])
+        said = "; ".join(
+            f"{v if v != '?' else 'cannot tell (fewer than two seeds)'} {', '.join(found[v])}"
+            for v in ("better", "worse", "tied", "?")
+            if v in found
+        )
+        against = "the best estimator, " if key == BEST else "the reference "
+        lines.append(f"- Against {against}{names[id(target)]}: {said or 'no other estimator'}.")
+    return lines
+
+
+def to_markdown(summary: Summary, runs: Sequence[Run], title: str) -> str:
+    swept, head, rows = summary.swept, summary.headline, summary.rows
+    reach = [c for t in summary.thresholds for c in reach_columns(head, t)]
+    short = [
+        f"{unit} to val {head.name.replace('_', ' ')} {t:g}"
+        for t in summary.thresholds
+        for unit in ("epochs", "s")
+    ]
+    metric, best_val = head.metric.replace("_", " "), head.best_val.replace("_", " ")
+    head_cells = ["rank", *swept, "seeds", metric]
+    head_cells += [*(f"vs {name}" for _, name, _ in summary.comparisons), best_val, *short]
+    head_cells += ["wall s", "failed"]
+    lines = [f"# {title}", "", "| " + " | ".join(head_cells) + " |", "|" + "---|" * len(head_cells)]
+    rank = 0
+    for row in rows:
+        rank += not row["reference"]
+        cells = ["ref" if row["reference"] else str(rank), *(f"`{row[k]}`" for k in swept)]
+        cells += [str(row["seeds"]), _pm(row, head.metric)]
         cells += [
-            _pm(row, "test_acc"),
-            mark(row["vs_best"], row["p_vs_best"]),
-            _pm(row, "best_val_acc"),
+            mark(row[f"vs_{key}"], row[f"p_vs_{key}"], row[f"test_vs_{key}"])
+            for key, _, _ in summary.comparisons
         ]
-        cells += [_cell(row[c]) for c in reach]
+        cells += [_pm(row, head.best_val), *(_cell(row[c]) for c in reach)]
         cells += [_cell(row["wall_seconds_mean"]), str(row["failed"])]
         lines.append("| " + " | ".join(cells) + " |")
+    references = ", ".join(f"`{name}`" for _, name, _ in summary.comparisons[1:])
+    which = '`op=relaxed`, `op=float`, or a run whose metrics.json says `"reference": true`'
+    if references:
+        which = (
+            f"`ref`: a reference configuration ({references}; {which}), which every estimator "
+            "is compared with and which is never ranked or the best."
+        )
+    else:
+        which = f"No reference configuration ({which}) in this sweep."
     lines += [
         "",
-        "Mean ± sample std over seeds. `epochs_to_val_acc_T` / `seconds_to_val_acc_T`: epochs "
-        "(fractional when validating mid-epoch) and training seconds until validation accuracy "
-        "first reached T, averaged over seeds; empty when a seed never reached it. `vs best`: "
-        "Welch's two-sided t-test of the per-seed test accuracies against the best row's; `lower` "
-        "when p < 0.05, `tied` otherwise (assumes independent, roughly normal seeds; no correction "
-        "for the number of rows), `?` with fewer than two seeds on a side.",
+        *verdicts(summary),
+        "",
+        f"Ranked by mean {metric} ({head.direction}). {which} Mean ± sample std over seeds. "
+        f"`epochs_to_val_{head.name}_T` / `seconds_to_val_{head.name}_T`: epochs (fractional when "
+        f"validating mid-epoch) and training seconds until the validation {head.words} first "
+        f"reached T ({'at or above' if head.higher_is_better else 'at or below'} it), averaged "
+        "over seeds; empty when a seed never reached it.",
+        "",
+        f"`vs best estimator`, `vs <reference>`: each estimator's per-seed {metric} against that "
+        f"configuration's, `better` or `worse` when the corrected p < {LEVEL:g}, `tied` "
+        "otherwise, `?` with fewer than two seeds on a side. `paired`: a two-sided paired t-test, "
+        "t = mean(d) / (sd(d) / sqrt(n)) with n − 1 degrees of freedom, over the differences d "
+        "of the n ≥ 2 seeds both ran (matched by the `seed` in metrics.json; a seed fixes the "
+        "initialization and the data order, so both started from the same weights and saw the "
+        "same batches; assumes the differences independent and roughly normal; p is 0 when every "
+        "seed differs by the same amount). `Welch`: "
+        "Welch's two-sided t-test over every seed when fewer than two are shared (assumes "
+        "independent, roughly normal seeds, unequal variances allowed). p: Holm's correction "
+        "(Holm 1979) over the estimators the column compares, so a column calls any difference "
+        f"by chance at most {LEVEL:.0%} of the time.",
         "",
         "## Failed or missing runs",
         "",
@@ -253,23 +483,25 @@ def to_markdown(columns: list[str], rows: list[dict], runs: Sequence[Run], title
     return "\n".join(lines) + "\n"
 
 
-def plot(runs: Sequence[Run], path: Path, title: str) -> None:
-    """Validation accuracy and training loss per epoch, mean ± std over seeds per configuration."""
+def plot(runs: Sequence[Run], path: Path, title: str, head: Headline) -> None:
+    """The headline's validation curve and the training loss per epoch, mean ± std over seeds per
+    configuration."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    for label, color, done in _configurations(runs):
-        for ax, key in zip(axes, ("val_acc", "train_loss"), strict=True):
-            _band(ax, done, lambda m, key=key: m[key], color, label)
-    axes[0].set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
+    for label, color, done in _configurations(runs, head):
+        for ax, key in zip(axes, (head.val, "train_loss"), strict=True):
+            _band(ax, done, lambda m, key=key: m[key], color, label, head)
+    validation = f"validation {head.words}"
+    axes[0].set(xlabel="epoch", ylabel=validation, title=validation)
     axes[1].set(xlabel="epoch", ylabel="training loss", title="training loss (mean per interval)")
     for ax in axes:
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.suptitle(f"{title}: mean ± std over seeds, legend ranked by test accuracy")
+    fig.suptitle(f"{title}: mean ± std over seeds, legend ranked by test {head.words}")
     fig.tight_layout(rect=(0, 0, 0.84 if handles else 1, 1))
     if handles:
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.84, 0.5), fontsize=8)
@@ -277,8 +509,8 @@ def plot(runs: Sequence[Run], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _configurations(runs: Sequence[Run]):
-    """(label, color, finished metrics) per configuration, ranked by mean test accuracy."""
+def _configurations(runs: Sequence[Run], head: Headline):
+    """(label, color, finished metrics) per configuration, ranked by the mean headline value."""
     import matplotlib.pyplot as plt
 
     swept, groups = group(runs)
@@ -286,21 +518,21 @@ def _configurations(runs: Sequence[Run]):
     colors = palette[0::2] + palette[1::2]  # ten distinct hues first, then their light shades
     ranked = sorted(
         ((vs, [r.metrics for r in ms if r.metrics]) for vs, ms in groups.items()),
-        key=lambda item: -statistics.fmean(m["test_acc"] for m in item[1]) if item[1] else 1.0,
+        key=lambda item: head.rank_key(
+            statistics.fmean(m[head.metric] for m in item[1]) if item[1] else math.nan
+        ),
     )
     for i, (values, done) in enumerate(ranked):
         if done:
-            label = ", ".join(
-                f"{k}={v}" if len(swept) > 1 else v for k, v in zip(swept, values, strict=True)
-            )
-            yield f"{label} (n={len(done)})", colors[i % len(colors)], done
+            yield f"{_label(swept, values)} (n={len(done)})", colors[i % len(colors)], done
 
 
-def _band(ax, done: list[dict], curve, color, label: str) -> None:
-    """Mean ± std over the runs of ``curve(metrics)`` against epochs (None values skipped)."""
-    longest = max(done, key=lambda m: len(m["val_acc"]))
+def _band(ax, done: list[dict], curve, color, label: str, head: Headline) -> None:
+    """Mean ± std over the runs of ``curve(metrics)`` against the epochs of the headline's
+    validation curve (None values skipped)."""
+    longest = max(done, key=lambda m: len(m[head.val]))
     epochs, mean, low, high = [], [], [], []
-    for e, epoch in enumerate(_x(longest, "val_epochs")):
+    for e, epoch in enumerate(_x(longest, "val_epochs", head.val)):
         values = [c[e] for c in map(curve, done) if c is not None and e < len(c)]
         values = [v for v in values if v is not None]
         if not values:
@@ -312,7 +544,7 @@ def _band(ax, done: list[dict], curve, color, label: str) -> None:
     ax.fill_between(epochs, low, high, color=color, alpha=0.18, lw=0)
 
 
-def plot_diagnostics(runs: Sequence[Run], path: Path, title: str) -> bool:
+def plot_diagnostics(runs: Sequence[Run], path: Path, title: str, head: Headline) -> bool:
     """Each diagnostic against epochs, one panel per (metric, layer), a line per configuration
     (mean ± std over seeds); False, and no file, when no run recorded diagnostics."""
     names = diagnostic_names(runs)
@@ -329,13 +561,13 @@ def plot_diagnostics(runs: Sequence[Run], path: Path, title: str) -> bool:
         len(metrics), len(layers), figsize=(3.6 * len(layers) + 2.6, 2.7 * len(metrics)),
         squeeze=False,
     )  # fmt: skip
-    for label, color, done in _configurations(runs):
+    for label, color, done in _configurations(runs, head):
         for r, metric in enumerate(metrics):
             for c, layer in enumerate(layers):
                 name = f"{layer}/{metric}"
                 if name in names:
                     curve = lambda m, name=name: m.get("diagnostics", {}).get(name)  # noqa: E731
-                    _band(axes[r][c], done, curve, color, label)
+                    _band(axes[r][c], done, curve, color, label, head)
     for r, metric in enumerate(metrics):
         for c, layer in enumerate(layers):
             ax = axes[r][c]
@@ -363,13 +595,13 @@ def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS
     """Write the three report files into ``sweep_dir``; return the runs it found."""
     sweep_dir = Path(sweep_dir)
     runs = load_runs(sweep_dir)
-    columns, rows = summarize(runs, thresholds)
+    summary = summarize(runs, thresholds)
     title = f"Sweep {sweep_dir.resolve().name}"
-    write_atomic(sweep_dir / "comparison.csv", lambda p: p.write_text(to_csv(columns, rows)))
-    md = to_markdown(columns, rows, runs, title)
+    write_atomic(sweep_dir / "comparison.csv", lambda p: p.write_text(to_csv(summary)))
+    md = to_markdown(summary, runs, title)
     write_atomic(sweep_dir / "comparison.md", lambda p: p.write_text(md))
-    plot(runs, sweep_dir / "convergence.png", title)
-    plot_diagnostics(runs, sweep_dir / "diagnostics.png", title)
+    plot(runs, sweep_dir / "convergence.png", title, summary.headline)
+    plot_diagnostics(runs, sweep_dir / "diagnostics.png", title, summary.headline)
     return runs
 
 
@@ -382,7 +614,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         parser.error(f"no such folder: {args.sweep_dir}")
-    runs = write_report(args.sweep_dir, args.thresholds)
+    try:
+        runs = write_report(args.sweep_dir, args.thresholds)
+    except ValueError as error:
+        print(f"{args.sweep_dir}: {error}", file=sys.stderr)
+        return 2
     if not runs:
         print(f"{args.sweep_dir}: no job folders found", file=sys.stderr)
         return 1
