@@ -15,6 +15,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from surrogate import OpEstimator, available, swap
+from surrogate.training.config.op import hard_op_modules
+
 from surrogate.training.data import DataShape
 from surrogate.training.data.datamodule import epoch_seed
 from surrogate.training.models import build_model
@@ -82,6 +85,23 @@ class HardOpModule(pl.LightningModule):
 
     def forward(self, x: Any) -> Any:
         return self.net(x)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint carries each hard-op layer's estimator, as it carries the weights."""
+        checkpoint["layer_estimators"] = {
+            path: {"op": m.op_name, **OpEstimator(m.estimator, m.relaxed).describe()}
+            for path, m in hard_op_modules(self.net)
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Give each hard-op layer the estimator the checkpoint holds for it (a checkpoint from
+        ``load_from_checkpoint`` evaluates as it was trained; a resumed run's ``ApplyEstimators``
+        then sets the config's)."""
+        saved = checkpoint.get("layer_estimators", {})
+        for path, module in hard_op_modules(self.net):
+            if saved.get(path, {}).get("name") in available():  # a user's own bump stays
+                node = {k: v for k, v in saved[path].items() if k != "op"}
+                swap(module, **{module.op_name: node})
 
     def on_train_epoch_start(self) -> None:
         torch.manual_seed(epoch_seed(self.hparams.seed, self.current_epoch, self.global_rank))

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 import surrogate
-from surrogate.training.module import HardNetClassifier
-from surrogate.training.data.datamodule import ImageDataModule
+from surrogate.training.module import HardOpModule
+from surrogate.training.data.datamodule import DataModule
 from surrogate.training.callbacks.diagnostics import measure
 from surrogate.training.run import run
 from surrogate.training.config.validate import validate
@@ -31,7 +31,7 @@ SMALL = [
 
 
 def _probe(config):
-    data = ImageDataModule(**config["data"], shuffle_seed=config["seed"])
+    data = DataModule(**config["data"], shuffle_seed=config["seed"])
     data.setup()
     xs, ys = zip(*data.val_dataloader(), strict=True)
     return torch.cat(xs)[:40], torch.cat(ys)[:40]
@@ -106,8 +106,8 @@ def two_epochs(tmp_path_factory):
 def test_diagnostics_recomputed_from_the_checkpoints_and_the_probe(two_epochs):
     config, metrics, first, last = two_epochs
     x, y = _probe(config)
-    before = HardNetClassifier.load_from_checkpoint(first, map_location="cpu").eval()
-    after = HardNetClassifier.load_from_checkpoint(last, map_location="cpu").eval()
+    before = HardOpModule.load_from_checkpoint(first, map_location="cpu").eval()
+    after = HardOpModule.load_from_checkpoint(last, map_location="cpu").eval()
     names = metrics["diagnostic_layers"]
     assert names == {"features.3": "sign", "features.7": "step", "bottleneck.2": "argmax"}
     curves = metrics["diagnostics"]
@@ -128,7 +128,7 @@ def test_diagnostics_recomputed_from_the_checkpoints_and_the_probe(two_epochs):
         assert curves[f"{name}/flip_ratio"][0] is None
         assert curves[f"{name}/flip_ratio"][1] == pytest.approx(float(flips.double().mean()))
     # The cosine: the same checkpoint's parameter gradients, hard and with every op relaxed.
-    relaxed = HardNetClassifier.load_from_checkpoint(last, map_location="cpu").eval()
+    relaxed = HardOpModule.load_from_checkpoint(last, map_location="cpu").eval()
     surrogate.swap(relaxed, step=("sigmoid", True), sign=("sigmoid", True),
                    argmax=("softmax", True))  # fmt: skip
     own, own_relaxed = _own_params(after), _own_params(relaxed)
@@ -146,7 +146,7 @@ def test_diagnostics_recomputed_from_the_checkpoints_and_the_probe(two_epochs):
 def test_gradient_norm_is_the_gradient_reaching_the_layer_input(two_epochs):
     config, metrics, _, last = two_epochs
     x, y = _probe(config)
-    model = HardNetClassifier.load_from_checkpoint(last, map_location="cpu").eval()
+    model = HardOpModule.load_from_checkpoint(last, map_location="cpu").eval()
     kept = {}
 
     def keep(module, args, out):

@@ -77,7 +77,7 @@ def test_cifar10_trains_end_to_end_on_its_own_shape(tmp_path):
     assert metrics["data"] == "cifar10" and metrics["steps"] == 1  # 90 training images
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     hparams = ckpt["hyper_parameters"]
-    assert (hparams["in_channels"], hparams["image_size"]) == (3, 32)
+    assert hparams["input_shape"] == [3, 32, 32]
     assert ckpt["state_dict"]["net.bottleneck.0.weight"].shape == (32 * 8, 32 * 8 * 8)
 
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from surrogate.training.module import HardNetClassifier
+from surrogate.training.module import HardOpModule
 from surrogate.training.data.datamodule import load_splits
 from surrogate.training.run import run
 from tests.app.helpers import ROOT, compose_config, train_cli
@@ -72,7 +72,7 @@ def _kill_after(validation: int, out) -> None:
 
 
 def _test_accuracy(checkpoint, splits) -> float:
-    model = HardNetClassifier.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    model = HardOpModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     x, y = splits["test"].tensors
     with torch.no_grad():
         return (model(x).argmax(-1) == y).float().mean().item()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from surrogate.training.data.datamodule import load_splits
-from surrogate.training.data.datasets import read_idx
+from surrogate.training.data.readers import read_idx
 from surrogate.training.run import run
 from tests.app.helpers import (
     FAST,

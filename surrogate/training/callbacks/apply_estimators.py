@@ -117,6 +117,15 @@ class ApplyEstimators(pl.Callback):
         self._changing = [item for item in self.layers if not item.schedule.is_constant]
         self._set(self.layers, trainer, training=True)
 
+    # Every stage starts with the config's estimators, whatever a restored checkpoint held.
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._set(self.layers, trainer, training=True)
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        self._set(self.layers, trainer, training=False)
+
+    on_predict_start = on_test_start
+
     def layer_estimators(self) -> dict[str, dict[str, Any]]:
         """Each hard-op layer's estimator as it ends the run: ``{path: {op, name, relaxed,
         <parameters>}}`` (for ``metrics.json``)."""

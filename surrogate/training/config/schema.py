@@ -78,7 +78,8 @@ class TaskConfig:
 
 @dataclass
 class CNNSize:
-    """The CNN's size that suits a data set's images (``model.channels``, ``model.groups``)."""
+    """The CNN's width that suits a data set's images: ``configs/model/cnn.yaml`` reads its
+    ``channels`` and ``groups`` (the command line may still set ``model.channels``)."""
 
     channels: list[int] = field(default_factory=lambda: [16, 32])
     groups: int = 32
