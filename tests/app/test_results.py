@@ -3,6 +3,7 @@ and the README's result tables are generated from those reports."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -12,9 +13,10 @@ import pytest
 
 from surrogate.training.report.sweep import write_report
 from tests.app.helpers import ROOT
-from tests.app.test_report import check_significance, read_csv
+from tests.app.test_report import check_significance, read_csv, table_rows, write_run
 
 RESULTS = ROOT / "benchmarks" / "results"
+README_TABLES = ROOT / "benchmarks" / "readme_tables.py"
 SWEEPS = sorted(p.name for p in RESULTS.iterdir() if (p / "comparison.csv").is_file())
 THRESHOLDS = {"compare_fashion": (0.8, 0.85, 0.9), "schedules_fashion": (0.8, 0.85, 0.9)}
 
@@ -72,3 +74,25 @@ def test_each_reports_significance_marks_match_a_hand_computation(name):
         assert {row[c] for c in columns if c.startswith("vs_")} <= {
             "best", "tied", "worse", "better", ""
         }  # fmt: skip
+
+
+def test_a_readme_table_shows_each_mark_as_its_report_does(tmp_path, monkeypatch):
+    """References, ranks and every comparison's mark (its test and corrected p) pass from a report
+    to the README table unchanged, Welch's test included (the committed sweeps pair every row)."""
+    spec = importlib.util.spec_from_file_location("readme_tables", README_TABLES)
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    runs = {"relaxed": (0, [0.95, 0.955, 0.96]), "a": (0, [0.90, 0.91, 0.92])}
+    runs["b"] = (5, [0.85, 0.88, 0.86])  # seeds 5, 6, 7: shared with no one
+    for op, (first, values) in runs.items():
+        for i, value in enumerate(values):
+            write_run(tmp_path / "mini", f"{op}{i}", op, first + i, value)
+    write_report(tmp_path / "mini", (0.9,))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    monkeypatch.setitem(tables.THRESHOLDS, "mini", ("0.9",))
+    readme = table_rows("\n\n" + tables.table("mini"))
+    report = table_rows((tmp_path / "mini" / "comparison.md").read_text())
+    assert readme.keys() == report.keys() == {"header", "relaxed", "a", "b"}
+    for key in readme:
+        assert readme[key][:7] == report[key][:7], key
+    assert readme["b"][4].startswith("worse (Welch p ") and readme["relaxed"][0] == "ref"
