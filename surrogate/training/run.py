@@ -64,9 +64,11 @@ RECORDED = {"diagnostics": "diagnostics.json", "schedule": "schedule.json"}
 RUN_ERRORS = (DataError, NonFiniteLoss)
 
 
-def build(config: dict[str, Any], output_dir: Path, ops: HardOpConfig):
+def build(config: dict[str, Any], output_dir: Path, ops: HardOpConfig | None = None):
     """The data module, the LightningModule, the Trainer and the callbacks that ``config``
-    describes, its op config parsed as ``ops``: ``(data, module, trainer, callbacks)``."""
+    describes, its op config parsed as ``ops`` (parsed here if None): ``(data, module, trainer,
+    callbacks)``."""
+    ops = HardOpConfig.parse(config["op"]) if ops is None else ops
     data = DataModule(**config["data"], shuffle_seed=config["seed"])
     data.prepare_data()
     data.setup()  # read and checked once, before the trainer exists

@@ -177,12 +177,12 @@ def test_diagnostics_reach_the_csv_log(two_epochs):
 
 def _net(estimator_name):
     torch.manual_seed(0)
-    ops = {op: estimator_name for op in ("step", "sign", "round")} | {"argmax": "softmax"}
-    from surrogate.op_estimators import parse_ops
-    from surrogate.training.models.cnn import build_net
+    from surrogate.training.models.cnn import HardCNN
 
-    return build_net(parse_ops(ops, "op"), 1, 10, 8, channels=[4, 8], activations=["sign", "step"],
-                     groups=4, categories=4)  # fmt: skip
+    net = HardCNN((1, 8, 8), 10, channels=[4, 8], activations=["sign", "step"], groups=4,
+                  categories=4)  # fmt: skip
+    surrogate.swap(net, step=estimator_name, sign=estimator_name, argmax="softmax")
+    return net
 
 
 @pytest.mark.slow

@@ -51,8 +51,8 @@ class Kill(pl.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 build = run_module.build
-def build_with_kill(config, output_dir):
-    data, module, trainer, best = build(config, output_dir)
+def build_with_kill(config, output_dir, ops=None):
+    data, module, trainer, best = build(config, output_dir, ops)
     trainer.callbacks.append(Kill())
     return data, module, trainer, best
 run_module.build = build_with_kill

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+import surrogate
+
 from surrogate.training.data.datamodule import load_splits
 from surrogate.training.data.readers import read_idx
 from surrogate.training.run import run
@@ -38,7 +40,8 @@ def test_every_op_preset_exists():
 def test_the_float_twin_replaces_sign_and_step_by_relu(tmp_path):
     config = compose_config(["op=float"], tmp_path)
     assert config["model"]["activations"] == ["relu", "relu"]
-    assert all(node["relaxed"] for node in config["op"].values())
+    assert all(config["op"][op]["relaxed"] for op in ("step", "sign", "round", "argmax"))
+    assert config["op"]["reference"]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -97,11 +100,25 @@ def test_one_override_changes_one_thing(tmp_path):
     assert metrics["estimators"]["sign"] == {"name": "sigmoid", "beta": 4.0, "relaxed": False}
 
 
-def test_checkpoint_hyperparameters_are_plain_values(tmp_path):
+def test_checkpoints_hold_plain_values_and_each_layer_s_estimator(tmp_path):
     run(compose_config(["op=gumbel", *FAST], tmp_path), tmp_path, "gumbel")
     for name in ("last.ckpt", "best.ckpt"):  # weights_only refuses anything but plain values
         ckpt = torch.load(tmp_path / "checkpoints" / name, weights_only=True)
-        assert ckpt["hyper_parameters"]["ops"]["argmax"]["name"] == "gumbel"
+        assert ckpt["hyper_parameters"]["model"]["name"] == "cnn"
+        assert ckpt["layer_estimators"]["bottleneck.2"] == {
+            "op": "argmax", "name": "gumbel", "tau": 1.0, "relaxed": False
+        }  # fmt: skip
+
+
+def test_a_module_loaded_from_a_checkpoint_has_the_estimators_it_trained_with(tmp_path):
+    from surrogate.training.module import HardOpModule
+
+    layers = 'op.layers=[{match: "features.3", name: sigmoid, relaxed: true, beta: 3}]'
+    run(compose_config(["op=atan", layers, *FAST], tmp_path), tmp_path, "atan")
+    module = HardOpModule.load_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    sign, step = module.net.features[3], module.net.features[7]
+    assert (sign.estimator, sign.relaxed) == (surrogate.estimator("sigmoid", beta=3.0), True)
+    assert (step.estimator, step.relaxed) == (surrogate.estimator("atan"), False)
 
 
 def _same_numbers(a: dict, b: dict) -> None:

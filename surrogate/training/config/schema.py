@@ -81,8 +81,8 @@ class CNNSize:
     """The CNN's width that suits a data set's images: ``configs/model/cnn.yaml`` reads its
     ``channels`` and ``groups`` (the command line may still set ``model.channels``)."""
 
-    channels: list[int] = field(default_factory=lambda: [16, 32])
-    groups: int = 32
+    channels: list[int] = MISSING
+    groups: int = MISSING
 
 
 @dataclass
@@ -96,7 +96,7 @@ class DataConfig:
     split_seed: int = MISSING
     num_workers: int = MISSING
     train_subset: int | None = MISSING
-    image_size: int | None = None  # image_folder: resize to image_size x image_size (null: as read)
+    image_size: int | None = MISSING  # image_folder: resize to image_size x image_size
     cnn_size: CNNSize = field(default_factory=CNNSize)
 
 
