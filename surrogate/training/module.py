@@ -17,7 +17,6 @@ import torch
 
 from surrogate import OpEstimator, available, swap
 from surrogate.training.config.op import hard_op_modules
-
 from surrogate.training.data import DataShape
 from surrogate.training.data.datamodule import epoch_seed
 from surrogate.training.models import build_model

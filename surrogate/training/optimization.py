@@ -47,4 +47,3 @@ def build_scheduler(
     if scheduler["name"] == "none":
         return None
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, max_epochs))
-

@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from surrogate.training.callbacks.apply_estimators import ApplyEstimators
-from surrogate.training.run import run
 from surrogate.training.config.validate import validate
+from surrogate.training.run import run
 from tests.app.helpers import FAST, compose_config
 
 

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 
 import surrogate
-from surrogate.training.module import HardOpModule
-from surrogate.training.data.datamodule import DataModule
 from surrogate.training.callbacks.diagnostics import measure
-from surrogate.training.run import run
 from surrogate.training.config.validate import validate
+from surrogate.training.data.datamodule import DataModule
+from surrogate.training.module import HardOpModule
+from surrogate.training.run import run
 from tests.app.helpers import compose_config
 
 SMALL = [

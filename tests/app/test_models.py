@@ -129,7 +129,9 @@ def test_a_bad_import_path_is_refused_before_anything_runs(tmp_path, overrides, 
 
 
 def test_one_layer_takes_its_own_estimator_from_the_command_line(tmp_path):
-    layers = 'op.layers=[{match: "features.3", name: ste}, {match: "bottleneck.*", name: sparsemax}]'
+    layers = (
+        'op.layers=[{match: "features.3", name: ste}, {match: "bottleneck.*", name: sparsemax}]'
+    )
     metrics = run(compose_config(["op=atan", layers, *FAST], tmp_path), tmp_path)
     assert metrics["layer_estimators"] == {
         "features.3": {"op": "sign", "name": "ste", "relaxed": False},
@@ -176,7 +178,9 @@ def test_a_bad_layer_entry_is_refused_naming_the_layers(tmp_path, layers, words)
 
 def test_layer_entries_need_modules_to_reach(tmp_path):
     config = compose_config(["model=plain_cnn", 'op.layers=[{match: "*", name: ste}]'], tmp_path)
-    with pytest.raises(ValueError, match="op.layers: .*intercept leaves alone; choose swap or both"):
+    with pytest.raises(
+        ValueError, match="op.layers: .*intercept leaves alone; choose swap or both"
+    ):
         validate(config, files=False)
 
 

@@ -12,8 +12,8 @@ import sys
 import pytest
 import torch
 
-from surrogate.training.module import HardOpModule
 from surrogate.training.data.datamodule import load_splits
+from surrogate.training.module import HardOpModule
 from surrogate.training.run import run
 from tests.app.helpers import ROOT, compose_config, train_cli
 

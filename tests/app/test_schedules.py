@@ -10,8 +10,8 @@ import pytest
 import pytorch_lightning as pl
 
 import surrogate
-from surrogate.training.run import build, run
 from surrogate.training.config.validate import validate
+from surrogate.training.run import build, run
 from tests.app.helpers import compose_config
 
 SMALL = [

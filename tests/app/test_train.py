@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import surrogate
-
 from surrogate.training.data.datamodule import load_splits
 from surrogate.training.data.readers import read_idx
 from surrogate.training.run import run

@@ -36,7 +36,7 @@ import pytorch_lightning as pl
 from torch import nn
 
 from surrogate import EstimatorSchedule, OpEstimator, intercept, swap
-from surrogate.training.config.op import HardLayer, HardOpConfig
+from surrogate.training.config.op import HardLayer, HardOpConfig, check_swap
 from surrogate.training.config.schedule import build_schedule, layer_schedule
 from surrogate.training.models import check_method
 
@@ -83,7 +83,9 @@ class ApplyEstimators(pl.Callback):
         self.config = ops if isinstance(ops, HardOpConfig) else HardOpConfig.parse(ops, None)
         self.method, self.schedule_config = method, schedule
         self._layer_params = self.config.layer_params()
-        build_schedule(self.config.ops, schedule, layer_params=self._layer_params)  # now, not at fit
+        build_schedule(
+            self.config.ops, schedule, layer_params=self._layer_params
+        )  # now, not at fit
         self.schedule: EstimatorSchedule | None = None  # the ops' schedule, None if constant
         self.layers: list[_Layer] = []
         self._changing: list[_Layer] = []
@@ -109,11 +111,7 @@ class ApplyEstimators(pl.Callback):
                 schedule = layer_schedule(layer, self.schedule_config, epochs, steps)
             relaxed = schedule.final()[layer.op].relaxed
             self.layers.append(_Layer(layer, schedule, relaxed))
-        if self.method == "swap" and not self.layers:
-            raise ValueError(
-                f"model.apply_estimators 'swap' finds no surrogate.Step/Sign/Round/ArgMax module in "
-                f"{type(net).__name__}; for plain torch ops use 'intercept'"
-            )
+        check_swap(self.method, net, self.layers)
         self._changing = [item for item in self.layers if not item.schedule.is_constant]
         self._set(self.layers, trainer, training=True)
 
@@ -173,4 +171,3 @@ class ApplyEstimators(pl.Callback):
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         self._exit()
-

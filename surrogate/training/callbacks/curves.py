@@ -13,9 +13,9 @@ from surrogate.training.module import RunningMean
 
 
 class CurveRecorder(pl.Callback):
-    """At every validation: the task's validation metric (``val_<metric>``: ``val_acc``), the mean training loss per step since the
-    previous one, the step, the epoch (fractional when validating mid-epoch) and the training
-    seconds so far.
+    """At every validation: the task's validation metric (``val_<metric>``: ``val_acc``), the
+    mean training loss per step since the previous one, the step, the epoch (fractional when
+    validating mid-epoch) and the training seconds so far.
 
     Recorded when validation ends, before the checkpoint callbacks save, so the state saved in a
     checkpoint includes its own epoch and a resumed run continues its curves. Rank 0 also writes

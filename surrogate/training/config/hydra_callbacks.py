@@ -17,9 +17,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from surrogate.training.atomic import write_json_atomic
-from surrogate.training.report.sweep import write_report
 from surrogate.training.config.schema import upgrade
 from surrogate.training.config.validate import validate
+from surrogate.training.report.sweep import write_report
 
 
 class ValidateConfig(Callback):
@@ -98,7 +98,8 @@ def _claim(config: DictConfig, node: str) -> None:
 
 
 class SweepReport(Callback):
-    """Keep a sweep's comparison (``surrogate.training.report.sweep``) up to date in ``hydra.sweep.dir``.
+    """Keep a sweep's comparison (``surrogate.training.report.sweep``) up to date in
+    ``hydra.sweep.dir``.
 
     After every job (a failed one first records its error in ``error.json``) and at the end of the
     sweep. Hydra's basic sweeper re-raises a failed job's exception before ``on_multirun_end``, so

@@ -99,7 +99,9 @@ class HardOpConfig:
         layers = []
         for path, module in found:
             op = module.op_name
-            rule = next((r for r in reversed(self.layers) if fnmatch.fnmatchcase(path, r.match)), None)
+            rule = next(
+                (r for r in reversed(self.layers) if fnmatch.fnmatchcase(path, r.match)), None
+            )
             for r in self.layers:
                 matched[r.index] |= fnmatch.fnmatchcase(path, r.match)
             choice = self.ops[op] if rule is None else rule.choice(op, path)
@@ -133,6 +135,15 @@ class HardOpConfig:
         return {op: choice.describe() for op, choice in self.ops.items()}
 
 
+def check_swap(method: str, net: nn.Module, layers: Sequence[HardLayer]) -> None:
+    """Refuse ``model.apply_estimators=swap`` on a network without surrogate's modules."""
+    if method == "swap" and not layers:
+        raise ValueError(
+            "model.apply_estimators 'swap' finds no surrogate.Step/Sign/Round/ArgMax module "
+            f"in {type(net).__name__}; for plain torch ops use 'intercept'"
+        )
+
+
 def describe_layers(found: Sequence[tuple[str, HardOp]]) -> str:
     if not found:
         return (
@@ -153,7 +164,8 @@ def _parse_layers(entries: Any) -> tuple[LayerRule, ...]:
         match = entry.get("match")
         if not isinstance(match, str) or not match:
             raise ValueError(
-                f"{where}: match must be a glob over module paths (e.g. 'features.3'), got {match!r}"
+                f"{where}: match must be a glob over module paths (e.g. 'features.3'), "
+                f"got {match!r}"
             )
         if entry.get("name") is None:
             raise ValueError(f"{where}: name must be an estimator's name, got None")

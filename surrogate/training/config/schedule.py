@@ -36,7 +36,9 @@ def build_schedule(
     }
     if params.get("all") and layer_params:
         own = {p for c in parse_ops(ops, "op").values() for p in c.estimator.param_names}
-        params["all"] = {k: v for k, v in params["all"].items() if k in own or k not in layer_params}
+        params["all"] = {
+            k: v for k, v in params["all"].items() if k in own or k not in layer_params
+        }
         if not params["all"]:
             del params["all"]
     relaxed = schedule.get("relaxed_until_epoch")

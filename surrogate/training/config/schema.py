@@ -4,9 +4,10 @@ fails when Hydra composes the config, before anything runs.
 The values live in the YAML files alone (here every key is ``MISSING``), with two exceptions that
 the YAML never states: an op node's ``relaxed`` (false) and estimator parameters (null: the
 library's default). The ``model`` node is typed by the chosen network's own dataclass
-(``surrogate.training.models``), stored as ``schema/model/<name>``. The parameter keys of an op node are not written here but read from the
-library's registry of estimators, so a new estimator's parameter is a config key at once; whether
-a value fits the chosen estimator is checked by the library (``surrogate.parse_ops``).
+(``surrogate.training.models``), stored as ``schema/model/<name>``. The parameter keys of an op node
+are not written here but read from the library's registry of estimators, so a new estimator's
+parameter is a config key at once; whether a value fits the chosen estimator is checked by the
+library (``surrogate.parse_ops``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ EstimatorNode.__doc__ = (
 
 LayerNode = dataclasses.make_dataclass(
     "LayerNode",
-    [("match", str, MISSING)] + [(f.name, f.type, f.default) for f in dataclasses.fields(EstimatorNode)],
+    [("match", str, MISSING)]
+    + [(f.name, f.type, f.default) for f in dataclasses.fields(EstimatorNode)],
 )
 LayerNode.__doc__ = "One entry of ``op.layers``: a glob over module paths and an estimator."
 

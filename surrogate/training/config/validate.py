@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from surrogate.training.config.op import HardOpConfig
+from surrogate.training.config.op import HardOpConfig, check_swap
 from surrogate.training.config.ranges import check_estimators_in_float32, check_ranges
 from surrogate.training.config.schedule import build_schedule, layer_schedule
 from surrogate.training.data import check_files, dataset
@@ -59,11 +59,7 @@ def check_network(ops: HardOpConfig, method: str, net: nn.Module, schedule, epoc
     for layer in layers:
         if layer.rule is not None:
             layer_schedule(layer, schedule, epochs, 1)
-    if method == "swap" and not layers:
-        raise ValueError(
-            f"model.apply_estimators 'swap' finds no surrogate.Step/Sign/Round/ArgMax module in "
-            f"{type(net).__name__}; for plain torch ops use 'intercept'"
-        )
+    check_swap(method, net, layers)
 
 
 def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:

@@ -103,7 +103,9 @@ def register_model(name: str, config: type[ModelConfig]) -> Callable[[Builder], 
 def model(name: str) -> Model:
     """The network registered as ``name``; ValueError naming the registered ones otherwise."""
     if name not in MODELS:
-        raise ValueError(f"model.name: unknown {name!r}; choose one of: {', '.join(sorted(MODELS))}")
+        raise ValueError(
+            f"model.name: unknown {name!r}; choose one of: {', '.join(sorted(MODELS))}"
+        )
     return MODELS[name]
 
 

@@ -3,12 +3,13 @@
     python train.py model=custom model.net._target_=mypkg.nets.MyNet +model.net.width=64
 
 ``model.net._target_`` is a class or function that returns an ``nn.Module``; the other keys of
-``model.net`` are its keyword arguments (``+model.net.width=64``: the ``+`` adds a key the YAML does not have). Where it takes ``input_shape`` (a tuple: channels, height,
-width for images; time, features for sequences) or ``num_classes`` and the config leaves them out,
-they come from the data. Its hard ops take the op config's estimators by
-``model.apply_estimators``: ``swap`` for surrogate's modules (``surrogate.Sign`` ...), ``intercept``
-for plain torch ops (``torch.sign`` ...), ``both`` (the default) for either. The module must be
-importable: run from the folder that holds ``mypkg``, or put it on ``PYTHONPATH``.
+``model.net`` are its keyword arguments (``+model.net.width=64``: the ``+`` adds a key the YAML does
+not have). Where it takes ``input_shape`` (a tuple: channels, height, width for images; time,
+features for sequences) or ``num_classes`` and the config leaves them out, they come from the data.
+Its hard ops take the op config's estimators by ``model.apply_estimators``: ``swap`` for surrogate's
+modules (``surrogate.Sign`` ...), ``intercept`` for plain torch ops (``torch.sign`` ...), ``both``
+(the default) for either. The module must be importable: run from the folder that holds ``mypkg``,
+or put it on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
