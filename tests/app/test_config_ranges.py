@@ -10,10 +10,10 @@ import typing
 import pytest
 
 from surrogate.training.config.op import HardOpConfig
-from surrogate.training.config.ranges import RANGES, check_estimators_in_float32, field_ranges
 from surrogate.training.config.schema import TrainConfig
 from surrogate.training.config.validate import validate
 from surrogate.training.models import MODELS
+from surrogate.training.ranges import RANGES, check_estimators_in_float32, field_ranges
 from tests.app.helpers import ROOT, compose_config
 
 NUMBERS = (int, float)

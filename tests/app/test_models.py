@@ -16,9 +16,9 @@ from omegaconf import MISSING
 from torch import nn
 
 import surrogate
-from surrogate.training.config.ranges import Range
 from surrogate.training.config.validate import validate
 from surrogate.training.models import MODELS, ModelConfig, register_model
+from surrogate.training.ranges import Range
 from surrogate.training.run import run
 from tests.app.helpers import FAST, ROOT, compose_config, train_cli
 

@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from surrogate.training.config.op import HardOpConfig, check_swap
-from surrogate.training.config.ranges import check_estimators_in_float32, check_ranges
 from surrogate.training.config.schedule import build_schedule, layer_schedule
 from surrogate.training.data import check_files, dataset
 from surrogate.training.models import build_model, check_method, model
 from surrogate.training.optimization import check_optimization
+from surrogate.training.ranges import check_estimators_in_float32, check_ranges
 from surrogate.training.tasks import task_class
 
 

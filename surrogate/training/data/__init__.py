@@ -4,7 +4,7 @@ A data set is a ``DataSet`` subclass in a module of its own, registered with
 ``@register_dataset("name")``; every module of this package is imported with it. It declares its
 shape (``DataShape``: images ``(C, H, W)`` or sequences ``(T, F)``, and the number of classes),
 finds its files under ``data.root``, downloads them if it can, and reads them into arrays that
-``readers.check_arrays`` checks; ``datamodule`` splits, normalizes and batches any of them.
+``base.check_arrays`` checks; ``datamodule`` splits, normalizes and batches any of them.
 
 Built in: ``digits`` (scikit-learn's, no files), ``mnist``, ``fashion_mnist``, ``kmnist`` (four IDX
 files), ``cifar10`` (python batches) and ``image_folder`` (a user's own images).

@@ -4,6 +4,7 @@ that finds, downloads and reads its files (``DataSet``, registered by name in th
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -103,8 +104,6 @@ class DataSet:
 
     def load(self, root: str | Path, **options) -> tuple[DataShape, Part, Part | None]:
         """The shape and the (train, test) arrays, checked against it (``check_arrays``)."""
-        from surrogate.training.data.readers import check_arrays
-
         shape = self.shape(root, **options)
         train, test = self.read(root, shape, **options)
         check_arrays(self.name, shape, [part for part in (train, test) if part is not None])
@@ -124,3 +123,32 @@ class FixedShape(DataSet):
                 f"data=image_folder only: leave it null, got {image_size!r}"
             )
         return self.SHAPE
+
+
+def check_arrays(name: str, shape: DataShape, parts: Iterable[Part]) -> None:
+    """Raise DataError, naming the file, unless every split's examples and labels fit ``shape``:
+    at least one example, each of ``shape.input_shape``, one integer label per example in
+    [0, num_classes)."""
+    kind = shape.kind
+    for x, y, x_source, y_source in parts:
+        if len(x) == 0:
+            raise DataError(f"{x_source}: no {kind}s")
+        if x.shape[1:] != shape.input_shape:
+            raise DataError(
+                f"{x_source}: {kind}s of shape {dims(x.shape[1:])} found, "
+                f"expected {dims(shape.input_shape)} for {name}"
+            )
+        if y.ndim != 1:
+            raise DataError(f"{y_source}: labels of shape {y.shape} found, expected one per {kind}")
+        if len(y) != len(x):
+            raise DataError(
+                f"{x_source} holds {len(x)} {kind}s but {y_source} holds {len(y)} labels"
+            )
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{y_source}: labels must be integers, found {y.dtype}")
+        bad = np.flatnonzero((y < 0) | (y >= shape.num_classes))
+        if bad.size:
+            raise DataError(
+                f"{y_source}: label {y[bad[0]]} at index {bad[0]} is out of range; "
+                f"{name} labels are 0 to {shape.num_classes - 1}"
+            )

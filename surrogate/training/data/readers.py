@@ -8,12 +8,11 @@ import math
 import pickle
 import struct
 import zlib
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from surrogate.training.data.base import DataError, DataShape, Part, dims
+from surrogate.training.data.base import DataError, dims
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -78,32 +77,3 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"({len(labels)} labels x 3x32x32)"
         )
     return data.reshape(-1, 3, 32, 32), labels
-
-
-def check_arrays(name: str, shape: DataShape, parts: Iterable[Part]) -> None:
-    """Raise DataError, naming the file, unless every split's examples and labels fit ``shape``:
-    at least one example, each of ``shape.input_shape``, one integer label per example in
-    [0, num_classes)."""
-    kind = shape.kind
-    for x, y, x_source, y_source in parts:
-        if len(x) == 0:
-            raise DataError(f"{x_source}: no {kind}s")
-        if x.shape[1:] != shape.input_shape:
-            raise DataError(
-                f"{x_source}: {kind}s of shape {dims(x.shape[1:])} found, "
-                f"expected {dims(shape.input_shape)} for {name}"
-            )
-        if y.ndim != 1:
-            raise DataError(f"{y_source}: labels of shape {y.shape} found, expected one per {kind}")
-        if len(y) != len(x):
-            raise DataError(
-                f"{x_source} holds {len(x)} {kind}s but {y_source} holds {len(y)} labels"
-            )
-        if not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{y_source}: labels must be integers, found {y.dtype}")
-        bad = np.flatnonzero((y < 0) | (y >= shape.num_classes))
-        if bad.size:
-            raise DataError(
-                f"{y_source}: label {y[bad[0]]} at index {bad[0]} is out of range; "
-                f"{name} labels are 0 to {shape.num_classes - 1}"
-            )

@@ -30,7 +30,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from surrogate.training.config.ranges import Range
+from surrogate.training.ranges import Range
 
 METHODS = ("swap", "intercept", "both")
 

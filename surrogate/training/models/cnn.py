@@ -28,8 +28,8 @@ from omegaconf import MISSING
 from torch import nn
 
 from surrogate import ArgMax, Round, Sign, Step
-from surrogate.training.config.ranges import Range
 from surrogate.training.models import ModelConfig, register_model
+from surrogate.training.ranges import Range
 
 ACTIVATIONS = ("sign", "step", "round", "relu")
 HARD_MODULES = {"sign": Sign, "step": Step, "round": Round}
