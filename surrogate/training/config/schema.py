@@ -128,8 +128,8 @@ class LoggerConfig:
 
 @dataclass
 class CallbacksConfig:
-    monitor: str = MISSING
-    mode: str = MISSING
+    monitor: str | None = MISSING  # null: the task's validation metric (val/acc)
+    mode: str | None = MISSING  # null: the task's direction (max for accuracy)
     progress_refresh_rate: int = MISSING
     diagnostics: bool = MISSING
     diagnostics_every: int = MISSING

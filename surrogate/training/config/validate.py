@@ -73,6 +73,9 @@ def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:
     entry.typed(config["model"])
     check_optimization(config["model"]["optimizer"], config["model"]["scheduler"])
     task_class(config["task"]["name"])
+    mode = config["callbacks"]["mode"]
+    if mode not in (None, "max", "min"):
+        raise ValueError(f"callbacks.mode: unknown {mode!r}; choose max, min or null (the task's)")
     data = config["data"]
     source = dataset(data["name"])
     check_method(config["model"]["apply_estimators"])
