@@ -7,9 +7,11 @@ import os
 import struct
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from surrogate.training.config.compose import compose_config as compose_in
 
@@ -78,3 +80,41 @@ def write_tiny_mnist(folder: Path, gz: bool, n_train: int = 200, n_test: int = 5
             images[i, 4 + 10 * r : 12 + 10 * r, 2 + 5 * c : 6 + 5 * c] = 255
         write_idx(folder / f"{split}-images-idx3-ubyte{ext}", images)
         write_idx(folder / f"{split}-labels-idx1-ubyte{ext}", labels)
+
+
+# The real Fashion-MNIST (the four IDX files): SURROGATE_FASHION_MNIST names their folder, else
+# Debian's dataset-fashion-mnist package's. Tests that need it skip only when neither is there.
+FASHION_MNIST_ENV = "SURROGATE_FASHION_MNIST"
+FASHION_MNIST_DEFAULT = Path("/usr/share/datasets/fashion-mnist")
+
+
+def fashion_mnist_folder(
+    environ: Mapping[str, str] = os.environ, default: Path = FASHION_MNIST_DEFAULT
+) -> Path | None:
+    """Where the real Fashion-MNIST is: ``$SURROGATE_FASHION_MNIST`` when set (a folder that is
+    not there is an error, not a skip), else ``default`` when it exists, else None."""
+    if environ.get(FASHION_MNIST_ENV):
+        folder = Path(environ[FASHION_MNIST_ENV]).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{FASHION_MNIST_ENV}={folder}: no such folder")
+        return folder
+    return default if default.is_dir() else None
+
+
+SKIP_WITHOUT_FASHION_MNIST = (
+    f"no Fashion-MNIST: set {FASHION_MNIST_ENV} to the folder of its four IDX files "
+    f"(train-images-idx3-ubyte.gz, ...) to run this test; the default, {FASHION_MNIST_DEFAULT}, "
+    "(Debian's dataset-fashion-mnist package) is absent"
+)
+
+
+def fashion_mnist_missing(
+    environ: Mapping[str, str] = os.environ, default: Path = FASHION_MNIST_DEFAULT
+) -> bool:
+    """Whether the tests that need the real Fashion-MNIST skip: the variable unset (or empty) and
+    ``default`` absent."""
+    return not environ.get(FASHION_MNIST_ENV) and not default.is_dir()
+
+
+# Marks a test that needs the real Fashion-MNIST (read it with fashion_mnist_folder()).
+needs_fashion_mnist = pytest.mark.skipif(fashion_mnist_missing(), reason=SKIP_WITHOUT_FASHION_MNIST)

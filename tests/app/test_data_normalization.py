@@ -17,9 +17,7 @@ from surrogate.training.data import DataShape, dataset
 from surrogate.training.data.cifar10 import CIFAR_FILES
 from surrogate.training.data.datamodule import DataModule, load_splits
 from surrogate.training.data.readers import read_idx
-from tests.app.helpers import write_tiny_mnist
-
-FASHION = Path("/usr/share/datasets/fashion-mnist")
+from tests.app.helpers import fashion_mnist_folder, needs_fashion_mnist, write_tiny_mnist
 
 
 def original_recipe(arrays, val_fraction, test_fraction, seed, train_subset=None):
@@ -94,10 +92,11 @@ def test_cifar_batches(tmp_path):
     assert_same(load_splits("cifar10", tmp_path, 0.1, 0.0, 2), original_recipe(arrays, 0.1, 0.0, 2))
 
 
-@pytest.mark.skipif(not FASHION.is_dir(), reason="Debian's dataset-fashion-mnist not installed")
+@needs_fashion_mnist
 def test_real_fashion_mnist():
-    splits = load_splits("fashion_mnist", FASHION, 0.1, 0.0, 1, train_subset=3000)
-    assert_same(splits, original_recipe(idx_arrays(FASHION), 0.1, 0.0, 1, 3000))
+    folder = fashion_mnist_folder()
+    splits = load_splits("fashion_mnist", folder, 0.1, 0.0, 1, train_subset=3000)
+    assert_same(splits, original_recipe(idx_arrays(folder), 0.1, 0.0, 1, 3000))
 
 
 def test_the_data_module_gives_the_shape_and_the_same_tensors():

@@ -12,11 +12,17 @@ import torch
 
 from surrogate.training.data.datamodule import load_splits
 from surrogate.training.run import run
-from tests.app.helpers import FAST, ROOT, compose_config, write_tiny_mnist
+from tests.app.helpers import (
+    FAST,
+    ROOT,
+    compose_config,
+    fashion_mnist_folder,
+    needs_fashion_mnist,
+    write_tiny_mnist,
+)
 
 PRESETS = sorted(p.stem for p in (ROOT / "configs" / "op").glob("*.yaml"))
 QUIET = ["callbacks.progress_refresh_rate=0", "trainer.enable_model_summary=false", "logger=none"]
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def train(tmp_path: Path, *overrides: str) -> dict:
@@ -49,10 +55,9 @@ def test_the_28x28_network_learns_28x28_images(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FASHION.is_dir(), reason=f"no Fashion-MNIST in {FASHION} (Debian's "
-                    "dataset-fashion-mnist package puts it there)")  # fmt: skip
+@needs_fashion_mnist
 def test_the_28x28_network_learns_fashion_far_above_none(tmp_path):
-    common = ["data=fashion_mnist", f"data.root={FASHION}", "data.train_subset=4000",
+    common = ["data=fashion_mnist", f"data.root={fashion_mnist_folder()}", "data.train_subset=4000",
               "trainer.max_epochs=2"]  # fmt: skip
     atan = train(tmp_path / "atan", *common, "op=atan")["test_acc"]
     none = train(tmp_path / "none", *common, "op=none")["test_acc"]
