@@ -22,8 +22,11 @@ environment turns the compiled path off.
 
 from __future__ import annotations
 
+import importlib
+import logging
 import math
 import os
+import sys
 import time
 import types
 import warnings
@@ -161,7 +164,31 @@ def _build(fn: Callable[..., Any], args: tuple, number: int) -> Kernel:
     code = kernel.__code__.replace(co_name=name)
     own = types.FunctionType(code, kernel.__globals__, name, None, kernel.__closure__)
     compiled = torch.compile(own, dynamic=True, fullgraph=True)
+    _import_cpp_extension_quietly()
     return Kernel(name, compiled, out_dtypes, returns_tuple)
+
+
+CPP_EXTENSION = "torch.utils.cpp_extension"
+
+
+def _import_cpp_extension_quietly() -> None:
+    """Import ``torch.utils.cpp_extension`` (inductor's CPU compile does, once) without its
+    import-time warning ``No CUDA runtime is found, using CUDA_HOME=...``, which a CPU-only torch
+    logs wherever a CUDA toolkit is installed: it concerns building CUDA extensions, which the
+    fused kernels never do. The module is the same, its ``CUDA_HOME`` too; nothing else is
+    hidden."""
+    if CPP_EXTENSION in sys.modules:
+        return
+    logger = logging.getLogger(CPP_EXTENSION)
+
+    def drop(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No CUDA runtime is found")
+
+    logger.addFilter(drop)
+    try:
+        importlib.import_module(CPP_EXTENSION)
+    finally:
+        logger.removeFilter(drop)
 
 
 def _turn_off(exc: Exception) -> None:
