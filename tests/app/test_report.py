@@ -500,3 +500,139 @@ def test_optuna_search_tunes_the_estimator_parameter(tmp_path):
     assert "op.step.beta" in (tmp_path / "optimization_results.yaml").read_text()
     output = result.stdout + result.stderr
     assert "setup plugin" not in output and "Tip:" not in output  # no dependency noise
+
+
+def write_config(folder: Path, seed: int, **values) -> None:
+    """The ``.hydra/config.yaml`` Hydra saves in a run's folder (JSON is YAML): a few of the
+    defaults, ``values`` (dotted keys) set."""
+    config = {
+        "op": {"step": {"name": "sigmoid", "beta": None}}, "model": {"optimizer": {"lr": 0.01}},
+        "data": {"name": "digits", "root": "${paths.data_dir}"}, "seed": seed,
+        "paths": {"output_dir": "${hydra:runtime.output_dir}"}, "ckpt_path": None,
+    }  # fmt: skip
+    for key, value in values.items():
+        *parents, last = key.split("__")
+        node = config
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[last] = value
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(json.dumps(config))
+
+
+def test_separate_runs_are_separate_configurations_by_their_whole_config(tmp_path):
+    """outputs/<date> of single runs, each seed 0, whose overrides agree: the YAML differed."""
+    for i, lr in enumerate((0.01, 0.1, 0.3)):
+        write_run(tmp_path, f"16-0{i}-00", "sigmoid", 0, 0.8 + i / 100)
+        write_config(tmp_path / f"16-0{i}-00", 0, model__optimizer__lr=lr)
+    write_run(tmp_path, "16-09-00", "sigmoid", 0, 0.7)
+    write_config(tmp_path / "16-09-00", 0, model__optimizer__lr=0.01, data__name="mnist")
+    write_report(tmp_path)
+    rows = read_csv(tmp_path / "comparison.csv")
+    assert [r["seeds"] for r in rows] == ["1"] * 4  # not one configuration with 4 "seeds"
+    named = {(r["data.name"], r["model.optimizer.lr"]) for r in rows}
+    assert named == {("digits", "0.01"), ("digits", "0.1"), ("digits", "0.3"), ("mnist", "0.01")}
+
+
+def test_runs_of_one_whole_config_are_its_seeds_whatever_their_overrides(tmp_path):
+    """The same config, one run naming the default learning rate, the other not."""
+    write_run(tmp_path, "0", "sigmoid", 0, 0.8)
+    write_run(tmp_path, "1", "sigmoid", 1, 0.9)
+    metrics = json.loads((tmp_path / "1" / "metrics.json").read_text())
+    metrics["overrides"] = ["op=sigmoid", "model.optimizer.lr=0.01", "seed=1"]
+    (tmp_path / "1" / "metrics.json").write_text(json.dumps(metrics))
+    for seed in (0, 1):
+        write_config(tmp_path / str(seed), seed)
+    write_report(tmp_path)
+    (row,) = read_csv(tmp_path / "comparison.csv")
+    assert row["seeds"] == "2" and math.isclose(float(row["test_acc_mean"]), 0.85)
+
+
+def test_runs_without_a_saved_config_differ_by_what_metrics_json_records(tmp_path):
+    for i, beta in enumerate((1.0, 4.0)):
+        estimators = {"step": {"name": "sigmoid", "relaxed": False, "beta": beta}}
+        write_run(tmp_path, str(i), "sigmoid", 0, 0.8 + i / 10, estimators=estimators)
+    write_report(tmp_path)
+    rows = read_csv(tmp_path / "comparison.csv")
+    assert sorted(r["estimators.step.beta"] for r in rows) == ["1.0", "4.0"]
+    assert [r["seeds"] for r in rows] == ["1", "1"]
+
+
+def test_a_key_a_configuration_does_not_set_is_a_dash(tmp_path, figure_labels):
+    write_run(tmp_path, "0", "sigmoid", 0, 0.8)
+    write_run(tmp_path, "1", "sigmoid", 0, 0.9)
+    metrics = json.loads((tmp_path / "1" / "metrics.json").read_text())
+    metrics["overrides"] = ["op=sigmoid", "model.optimizer.lr=0.1", "seed=0"]
+    (tmp_path / "1" / "metrics.json").write_text(json.dumps(metrics))
+    write_report(tmp_path)
+    md = (tmp_path / "comparison.md").read_text()
+    rows = table_rows(md)
+    assert rows["header"][1] == "model.optimizer.lr"
+    assert rows["0.1"][1] == "`0.1`" and rows["-"][1] == "-" and "``" not in md
+    assert [r["model.optimizer.lr"] for r in read_csv(tmp_path / "comparison.csv")] == ["0.1", ""]
+
+
+def test_the_report_of_one_run_folder_has_its_curves(tmp_path):
+    write_run(tmp_path, "16-04-07", "sigmoid", 0, 0.8)
+    folder = tmp_path / "16-04-07"
+    result = subprocess.run(
+        [sys.executable, "-m", "surrogate.training.report", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    png = (folder / "convergence.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert [r["seeds"] for r in read_csv(folder / "comparison.csv")] == ["1"]
+    assert (folder / "comparison.md").read_text().startswith("# Run 16-04-07\n")
+
+
+@pytest.fixture
+def panels(monkeypatch) -> dict[str, tuple[str, tuple[float, float]]]:
+    """The panels of the figures the report saves: {title: (y label, y range)}."""
+    from matplotlib.figure import Figure
+
+    found, savefig = {}, Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        found.update({ax.get_title(): (ax.get_ylabel(), ax.get_ylim()) for ax in fig.axes})
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return found
+
+
+def test_diagnostic_panels_name_layer_and_op_with_labelled_full_range_axes(tmp_path, panels):
+    """One flip-ratio dot still gets the whole [0, 1] of a fraction; a cosine gets [-1, 1]."""
+    diagnostics = {
+        "features.3/dead_fraction": [0.5, 0.4], "features.3/flip_ratio": [None, 0.2],
+        "bottleneck.2/grad_cosine": [0.7, 0.71], "bottleneck.2/grad_norm": [0.0, 0.0],
+        "network/grad_cosine": [0.9, 0.9],
+    }  # fmt: skip
+    layers = {"features.3": {"op": "sign", "name": "atan"}}
+    write_run(tmp_path, "0", "atan", 0, 0.8, diagnostics=diagnostics, layer_estimators=layers,
+              diagnostic_layers={"bottleneck.2": "argmax"})  # fmt: skip
+    write_report(tmp_path)
+    cosine = "cosine (hard vs relaxed)"
+    expected = {
+        "features.3 (sign): dead fraction": ("share of inputs with ~0 derivative", (0, 1)),
+        "features.3 (sign): flip ratio": ("share of decisions flipped", (0, 1)),
+        "bottleneck.2 (argmax): gradient norm at the input": ("‖∂loss/∂input‖₂", (0, 0)),
+        "bottleneck.2 (argmax): cosine to the relaxed gradient": (cosine, (-1, 1)),
+        "whole network: cosine to the relaxed gradient": (cosine, (-1, 1)),
+    }  # fmt: skip
+    for title, (label, (low, high)) in expected.items():
+        ylabel, (bottom, top) = panels[title]
+        assert ylabel == label, title
+        assert low - 0.1 < bottom <= low and high <= top < high + 0.1 + (high == low), title
+
+
+def test_a_seed_run_twice_with_the_same_config_is_called_a_repeat(tmp_path):
+    for folder in ("16-00-00", "16-01-00"):
+        write_run(tmp_path, folder, "sigmoid", 0, 0.8)
+        write_config(tmp_path / folder, 0)
+    write_run(tmp_path, "16-02-00", "ste", 0, 0.7)
+    write_report(tmp_path)
+    md = (tmp_path / "comparison.md").read_text()
+    assert "- `sigmoid` ran seed 0 more than once with the same config: repeats" in md
+    assert "`ste` ran" not in md

@@ -4,9 +4,20 @@ where the runs recorded hard-op diagnostics, ``diagnostics.png``.
     python -m surrogate.training.report SWEEP_DIR [--thresholds 0.5 0.8 0.9]
 
 Reads each job folder's ``metrics.json`` (and ``error.json``, written for a failed job), groups the
-runs by configuration (the overrides that differ between runs, ``seed`` aside) and aggregates over
-seeds. A job folder with neither file is reported as missing (killed, or still running), and so is
-a job of the sweep's plan that never started (``sweep_plan``).
+runs by configuration and aggregates over seeds. A job folder with neither file is reported as
+missing (killed, or still running), and so is a job of the sweep's plan that never started
+(``sweep_plan``). ``SWEEP_DIR`` may also be one run's own folder (``outputs/<date>/<time>``): its
+report, with its curves, is written there.
+
+A configuration is a run's whole config, ``seed`` and the settings that change no result
+(``IGNORED_KEYS``) aside: the ``.hydra/config.yaml`` Hydra saved in its folder, else what its
+``metrics.json`` records (its overrides, ``data``, ``estimators`` and ``layer_estimators``), so
+runs that differ in anything but the seed are separate configurations even when their overrides
+agree (separate ``python train.py`` runs gathered in one ``outputs/<date>``, or YAML edited
+between runs). A job with neither (one that never started) joins the configuration of its
+overrides. Configurations are named by the overrides that differ between them (a dash where a
+configuration does not set the key), and by the config values that differ where their overrides
+agree.
 
 The keys it reads from ``metrics.json``: ``headline`` (``{"metric": "test_<name>",
 "higher_is_better": bool}``; test accuracy, higher is better, where absent) and the headline's
@@ -39,13 +50,28 @@ from surrogate.training.report.significance import LEVEL, compare, holm, mark, v
 from surrogate.training.report.sweep_plan import planned_jobs
 
 THRESHOLDS = (0.5, 0.8, 0.9)
-IGNORED_KEYS = ("seed", "hydra.", "experiment", "ckpt_path")  # never tell configurations apart
+# Keys that never tell configurations apart (prefixes): the seed, where a run is written, the
+# preset that only sets other keys, and what a run prints or logs.
+IGNORED_KEYS = (
+    "seed", "hydra.", "hydra/", "experiment", "ckpt_path", "paths.output_dir", "logger.",
+    "callbacks.progress_refresh_rate", "trainer.enable_model_summary",
+)  # fmt: skip
+# What a run's metrics.json records of its config, for a run folder without .hydra/config.yaml.
+RECORDED_CONFIG = ("data", "estimators", "layer_estimators")
+UNSET = "-"  # how the report shows a key a configuration does not set
 # The diagnostics each hard-op layer records (surrogate.training.callbacks.diagnostics), as plotted.
 METRIC_TITLES = {
     "dead_fraction": "dead fraction",
     "flip_ratio": "flip ratio",
     "grad_norm": "gradient norm at the input",
     "grad_cosine": "cosine to the relaxed gradient",
+}
+# Each diagnostic's y axis: what it measures, and its range (None: from the data, from 0).
+METRIC_AXES = {
+    "dead_fraction": ("share of inputs with ~0 derivative", (0.0, 1.0)),
+    "flip_ratio": ("share of decisions flipped", (0.0, 1.0)),
+    "grad_norm": ("‖∂loss/∂input‖₂", None),
+    "grad_cosine": ("cosine (hard vs relaxed)", (-1.0, 1.0)),
 }
 # What a run without a "headline" in its metrics.json is ranked by.
 DEFAULT_HEADLINE = {"metric": "test_acc", "higher_is_better": True}
@@ -63,6 +89,7 @@ class Run:
     metrics: dict | None = None
     error: str | None = None
     overrides: list[str] = field(default_factory=list)
+    config: dict[str, str] | None = None  # the whole config, flattened (see the module's doc)
 
     @property
     def status(self) -> str:
@@ -119,22 +146,63 @@ def _read_json(path: Path) -> dict | None:
 
 
 def load_runs(sweep_dir: str | Path) -> list[Run]:
-    """Every job folder under ``sweep_dir`` (direct subfolders not starting with '.'), then every
-    planned job that has none."""
+    """Every job folder under ``sweep_dir`` (direct subfolders not starting with '.'), then the
+    planned jobs that have none; or the one run whose folder ``sweep_dir`` is."""
+    sweep_dir = Path(sweep_dir)
+    if (sweep_dir / "metrics.json").is_file() or (sweep_dir / "error.json").is_file():
+        return [_load_run(sweep_dir)]
     runs = []
-    folders = [p for p in Path(sweep_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
+    folders = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
     for folder in sorted(folders, key=lambda p: (len(p.name), p.name)):
-        metrics = _read_json(folder / "metrics.json")
-        failure = _read_json(folder / "error.json") or {}
-        if metrics is None and not failure and not (folder / ".hydra").is_dir():
-            continue
-        overrides = list((metrics or failure).get("overrides", [])) or _hydra_overrides(folder)
-        runs.append(Run(folder, metrics, failure.get("error"), overrides))
+        if any((folder / name).exists() for name in ("metrics.json", "error.json", ".hydra")):
+            runs.append(_load_run(folder))
     started = {frozenset(run.overrides) for run in runs}
     for job in planned_jobs(sweep_dir) or []:
         if frozenset(job) not in started:
             runs.append(Run(None, overrides=job))
     return runs
+
+
+def _load_run(folder: Path) -> Run:
+    metrics = _read_json(folder / "metrics.json")
+    failure = _read_json(folder / "error.json") or {}
+    overrides = list((metrics or failure).get("overrides", [])) or _hydra_overrides(folder)
+    run = Run(folder, metrics, failure.get("error"), overrides)
+    run.config = _whole_config(run)
+    return run
+
+
+def _flatten(value, prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` as ``{"a.b": "1"}``; lists and scalars as JSON."""
+    if isinstance(value, dict):
+        found = {}
+        for key, item in value.items():
+            found.update(_flatten(item, f"{prefix}{key}."))
+        return found
+    return {prefix.rstrip("."): json.dumps(value, sort_keys=True)}
+
+
+def _ignored(key: str) -> bool:
+    return any(key == i or key.startswith(i) for i in IGNORED_KEYS)
+
+
+def _whole_config(run: Run) -> dict[str, str] | None:
+    """The run's config as flat ``key: value`` (see the module's doc), None when nothing of it is
+    recorded."""
+    path = run.folder / ".hydra" / "config.yaml"
+    if path.is_file():
+        from omegaconf import OmegaConf
+
+        try:
+            flat = _flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=False))
+        except Exception:  # a config this reader cannot parse: fall back to what metrics record
+            flat = None
+        if flat is not None:
+            return {k: v for k, v in flat.items() if not _ignored(k)}
+    if not run.metrics:
+        return None
+    recorded = {k: run.metrics[k] for k in RECORDED_CONFIG if k in run.metrics}
+    return {**_settings(run), **_flatten(recorded)}
 
 
 def _hydra_overrides(folder: Path) -> list[str]:
@@ -147,25 +215,64 @@ def _hydra_overrides(folder: Path) -> list[str]:
 
 def _settings(run: Run) -> dict[str, str]:
     pairs = (o.lstrip("+~").split("=", 1) for o in run.overrides if "=" in o)
-    settings = {k: v for k, v in pairs if not any(k.startswith(i) for i in IGNORED_KEYS)}
+    settings = {k: v for k, v in pairs if not _ignored(k)}
     if not settings and run.metrics and run.metrics.get("op"):
         settings = {"op": run.metrics["op"]}
     return settings
 
 
 def group(runs: Sequence[Run]) -> tuple[list[str], dict[tuple[str, ...], list[Run]]]:
-    """(the swept keys, runs grouped by their values of those keys)."""
-    settings = [_settings(r) for r in runs]
+    """(the keys that name the configurations, runs grouped by configuration and keyed by their
+    values of those keys, "" where one does not set a key).
+
+    Runs are grouped by their whole config; a run without one (a job that never started) joins
+    the first configuration whose runs have its overrides, else its overrides make its own. The
+    names: the overrides that differ between configurations, then, for configurations those leave
+    alike, the config keys that differ between them."""
+    found: dict[tuple, list[Run]] = {}
+    for run in runs:
+        if run.config is not None:
+            found.setdefault(("config", *sorted(run.config.items())), []).append(run)
+    for run in runs:
+        if run.config is None:
+            mine = _settings(run)
+            key = next((k for k, ms in found.items() if _settings(ms[0]) == mine), None)
+            found.setdefault(key or ("overrides", *sorted(mine.items())), []).append(run)
+    members = list(found.values())
+    settings = [_settings(ms[0]) for ms in members]
     keys = sorted({k for s in settings for k in s})
     swept = [k for k in keys if len({s.get(k, "") for s in settings}) > 1] or keys[:1] or ["op"]
+    names = [tuple(s.get(k, "") for k in swept) for s in settings]
+    alike: dict[tuple[str, ...], list[int]] = {}
+    for i, name in enumerate(names):
+        alike.setdefault(name, []).append(i)
+    extra: list[str] = []
+    for same in (ix for ix in alike.values() if len(ix) > 1):
+        configs = [members[i][0].config or {} for i in same]
+        differ = {k for c in configs for k in c if len({c2.get(k) for c2 in configs}) > 1}
+        extra += sorted(differ - set(swept) - set(extra))
     groups: dict[tuple[str, ...], list[Run]] = {}
-    for run, s in zip(runs, settings, strict=True):
-        groups.setdefault(tuple(s.get(k, "") for k in swept), []).append(run)
-    return swept, groups
+    for ms, name in zip(members, names, strict=True):
+        config = ms[0].config or {}
+        values = (*name, *(_shown(config.get(k)) for k in extra))
+        groups.setdefault(values, []).extend(ms)
+    return [*swept, *extra], groups
+
+
+def _shown(value: str | None) -> str:
+    """A config value (JSON) as an override would write it: strings unquoted; "" when unset."""
+    if value is None:
+        return ""
+    try:
+        parsed = json.loads(value)
+    except ValueError:  # an override's own text
+        return value
+    return parsed if isinstance(parsed, str) else ("null" if parsed is None else value)
 
 
 def _label(swept: Sequence[str], values: Sequence[str]) -> str:
     """A configuration's name: its value of the one swept key, or ``key=value, ...``."""
+    values = [v if v != "" else UNSET for v in values]
     if len(swept) == 1:
         return values[0]
     return ", ".join(f"{k}={v}" for k, v in zip(swept, values, strict=True))
@@ -298,6 +405,7 @@ class Summary:
     headline: Headline
     comparisons: list[tuple[str, str, dict | None]]
     thresholds: tuple[float, ...]
+    repeats: dict[int, list[int]] = field(default_factory=dict)  # id(row): seeds run twice or more
 
 
 def reach_columns(head: Headline, t: float) -> tuple[str, str]:
@@ -310,7 +418,7 @@ def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> 
     head = headline(runs)
     swept, groups = group(runs)
     diagnostics = diagnostic_names(runs)
-    rows, values = [], {}
+    rows, values, repeats = [], {}, {}
     for config, members in groups.items():
         done = [r.metrics for r in members if r.metrics]
         row = dict(zip(swept, config, strict=True))
@@ -330,6 +438,8 @@ def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> 
             )[0]
         rows.append(row)
         values[id(row)] = [(_seed(r), r.metrics[head.metric]) for r in members if r.metrics]
+        seeds = [seed for seed, _ in values[id(row)]]
+        repeats[id(row)] = sorted({s for s in seeds if s is not None and seeds.count(s) > 1})
     order = {id(row): i for i, row in enumerate(rows)}
     rows.sort(key=lambda r: head.rank_key(r[f"{head.metric}_mean"]))
     estimators = [r for r in rows if not r["reference"]]
@@ -354,7 +464,7 @@ def summarize(runs: Sequence[Run], thresholds: Sequence[float] = THRESHOLDS) -> 
     columns += [f"{head.best_val}_mean", f"{head.best_val}_std"]
     columns += [c for t in thresholds for c in reach_columns(head, t)]
     columns += ["wall_seconds_mean", *(f"diag/{name}" for name in diagnostics)]
-    return Summary(columns, rows, swept, head, comparisons, tuple(thresholds))
+    return Summary(columns, rows, swept, head, comparisons, tuple(thresholds), repeats)
 
 
 def _cell(value) -> str:
@@ -427,7 +537,8 @@ def to_markdown(summary: Summary, runs: Sequence[Run], title: str) -> str:
     rank = 0
     for row in rows:
         rank += not row["reference"]
-        cells = ["ref" if row["reference"] else str(rank), *(f"`{row[k]}`" for k in swept)]
+        cells = ["ref" if row["reference"] else str(rank)]
+        cells += [f"`{row[k]}`" if row[k] != "" else UNSET for k in swept]
         cells += [str(row["seeds"]), _pm(row, head.metric)]
         cells += [
             mark(row[f"vs_{key}"], row[f"p_vs_{key}"], row[f"test_vs_{key}"])
@@ -445,9 +556,15 @@ def to_markdown(summary: Summary, runs: Sequence[Run], title: str) -> str:
         )
     else:
         which = f"No reference configuration ({which}) in this sweep."
+    lines += ["", *verdicts(summary)]
+    for row in rows:
+        if summary.repeats.get(id(row)):
+            seeds = ", ".join(map(str, summary.repeats[id(row)]))
+            lines.append(
+                f"- `{_row_label(swept, row)}` ran seed {seeds} more than once with the same "
+                "config: repeats of one run, not separate seeds, though counted among its seeds."
+            )
     lines += [
-        "",
-        *verdicts(summary),
         "",
         f"Ranked by mean {metric} ({head.direction}). {which} Mean ± sample std over seeds. "
         f"`epochs_to_val_{head.name}_T` / `seconds_to_val_{head.name}_T`: epochs (fractional when "
@@ -556,6 +673,7 @@ def plot_diagnostics(runs: Sequence[Run], path: Path, title: str, head: Headline
     import matplotlib.pyplot as plt
 
     layers = list(dict.fromkeys(name.rsplit("/", 1)[0] for name in names))
+    layer_names = layer_titles(runs, layers)
     metrics = [m for m in METRIC_TITLES if any(n.endswith("/" + m) for n in names)]
     fig, axes = plt.subplots(
         len(metrics), len(layers), figsize=(3.6 * len(layers) + 2.6, 2.7 * len(metrics)),
@@ -574,8 +692,9 @@ def plot_diagnostics(runs: Sequence[Run], path: Path, title: str, head: Headline
             if f"{layer}/{metric}" not in names:
                 ax.axis("off")
                 continue
-            ax.set_title(f"{layer}: {METRIC_TITLES[metric]}", fontsize=9)
+            ax.set_title(f"{layer_names[layer]}: {METRIC_TITLES[metric]}", fontsize=9)
             ax.grid(alpha=0.3)
+            _diagnostic_axis(ax, metric)
             if r == len(metrics) - 1:
                 ax.set_xlabel("epoch")
     handles, labels = next(
@@ -591,12 +710,48 @@ def plot_diagnostics(runs: Sequence[Run], path: Path, title: str, head: Headline
     return True
 
 
+def layer_titles(runs: Sequence[Run], layers: Sequence[str]) -> dict[str, str]:
+    """Each diagnosed layer's panel name: its module path and its op, ``features.3 (sign)``, from
+    the runs' ``diagnostic_layers`` (path: op) or ``layer_estimators`` (path: {"op": ...}); the
+    ops joined by "/" where runs differ; ``network``: the whole network."""
+    ops: dict[str, list[str]] = {layer: [] for layer in layers}
+    for run in runs:
+        if not run.metrics:
+            continue
+        recorded = dict(run.metrics.get("diagnostic_layers") or {})
+        for layer, estimator in (run.metrics.get("layer_estimators") or {}).items():
+            if isinstance(estimator, dict) and "op" in estimator:
+                recorded.setdefault(layer, estimator["op"])
+        for layer, op in recorded.items():
+            if layer in ops and isinstance(op, str) and op not in ops[layer]:
+                ops[layer].append(op)
+    return {
+        layer: "whole network" if layer == "network" and not found
+        else f"{layer} ({'/'.join(found)})" if found else layer
+        for layer, found in ops.items()
+    }  # fmt: skip
+
+
+def _diagnostic_axis(ax, metric: str) -> None:
+    """The y axis of a diagnostic's panel: what it measures, over its whole range (a fraction in
+    [0, 1], a cosine in [-1, 1], a norm from 0), with a margin so points on a bound show."""
+    label, bounds = METRIC_AXES.get(metric, (metric.replace("_", " "), None))
+    ax.set_ylabel(label, fontsize=8)
+    if bounds is None:
+        top = ax.get_ylim()[1]
+        bounds = (0.0, top if top > 0 else 1.0)
+    low, high = bounds
+    margin = 0.04 * (high - low)
+    ax.set_ylim(low - margin, high + margin)
+
+
 def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS) -> list[Run]:
     """Write the three report files into ``sweep_dir``; return the runs it found."""
     sweep_dir = Path(sweep_dir)
     runs = load_runs(sweep_dir)
     summary = summarize(runs, thresholds)
-    title = f"Sweep {sweep_dir.resolve().name}"
+    one = len(runs) == 1 and runs[0].folder == sweep_dir  # a run's own folder
+    title = f"{'Run' if one else 'Sweep'} {sweep_dir.resolve().name}"
     write_atomic(sweep_dir / "comparison.csv", lambda p: p.write_text(to_csv(summary)))
     md = to_markdown(summary, runs, title)
     write_atomic(sweep_dir / "comparison.md", lambda p: p.write_text(md))
