@@ -6,8 +6,9 @@
 Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in README.md and
 is made from ``benchmarks/results/NAME/comparison.csv``, the report that
 ``python -m surrogate.training.report benchmarks/results/NAME`` rebuilds from the runs'
-``metrics.json`` in that folder. ``NAME.diagnostics`` is the table of the same report's final
-hard-op diagnostics.
+``metrics.json`` in that folder (add ``--thresholds 0.8 0.85 0.9`` for the Fashion-MNIST ones,
+``compare_fashion`` and ``schedules_fashion``, whose experiments pick those thresholds).
+``NAME.diagnostics`` is the table of the same report's final hard-op diagnostics.
 """
 
 from __future__ import annotations

@@ -2,5 +2,5 @@
 configurations differ), ``sweep_plan`` (the jobs a sweep set out to run) and ``estimator_figure``
 (every estimator's backward in one PNG).
 
-    python -m surrogate.training.report SWEEP_DIR
+    python -m surrogate.training.report SWEEP_DIR   # or one run's own folder
 """
