@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import surrogate
-from surrogate import Estimator, HardOp, estimator
+from surrogate import Estimator, HardOp, OpEstimator, estimator
 
 DEAD_LEVEL = 1e-3
 REFERENCE = {"step": "sigmoid", "sign": "sigmoid", "round": "sigmoid", "argmax": "softmax"}
@@ -194,7 +194,7 @@ def measure(
     "network/grad_cosine": ...}, decisions)``; pass the returned decisions back as ``previous`` at
     the next measurement to get the flip ratios."""
     layers = hard_layers(net)
-    state = [(layer.module.estimator, layer.module.relaxed) for layer in layers]
+    state = [OpEstimator(layer.module.estimator, layer.module.relaxed) for layer in layers]
     modes = [(m, m.training) for m in net.modules()]
     devices = [x.device] if x.device.type == "cuda" else []
     values: dict[str, float] = {}
@@ -220,7 +220,7 @@ def measure(
     return values, now
 
 
-def _restore(layers: list[Layer], state: list[tuple[Estimator, bool]]) -> None:
+def _restore(layers: list[Layer], state: list[OpEstimator]) -> None:
     for layer, (est, relaxed) in zip(layers, state, strict=True):
         layer.module.relaxed = False
         layer.module.estimator = est
