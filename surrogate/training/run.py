@@ -34,6 +34,7 @@ from surrogate.training.callbacks.checkpoint import BestCheckpoint, LastCheckpoi
 from surrogate.training.callbacks.curves import CurveRecorder
 from surrogate.training.callbacks.diagnostics_recorder import DiagnosticsRecorder
 from surrogate.training.callbacks.schedule_recorder import ScheduleRecorder
+from surrogate.training.config.checkpoint import epochs_done, read_checkpoint
 from surrogate.training.config.op import HardOpConfig
 from surrogate.training.config.validate import validate
 from surrogate.training.data import DataError
@@ -156,6 +157,20 @@ def _recorded(output_dir: Path) -> dict:
     return found
 
 
+def _finetune(config: dict[str, Any]) -> dict[str, Any] | None:
+    """With ``finetune=true``: the checkpoint's side of the change, read before the run rewrites
+    it (``after`` is added as the run ends): the checkpoint, the epochs it trained (the new op
+    trains from the next) and each hard-op layer's estimator in it."""
+    if not config.get("finetune") or config.get("ckpt_path") is None:
+        return None
+    checkpoint = read_checkpoint(config["ckpt_path"])
+    return {
+        "checkpoint": str(config["ckpt_path"]),
+        "epoch": epochs_done(checkpoint),
+        "before": checkpoint["layer_estimators"],
+    }
+
+
 def run(
     config: dict[str, Any],
     output_dir: str | Path,
@@ -165,10 +180,13 @@ def run(
     """Fit, test the best checkpoint, and write ``metrics.json`` to ``output_dir``; return it.
 
     ``preset`` (the ``op`` preset's name) and ``overrides`` (the command line's) are recorded as
-    they are, so a sweep's report can tell runs apart from ``metrics.json`` alone.
+    they are, so a sweep's report can tell runs apart from ``metrics.json`` alone. A fine-tune
+    (``finetune=true``) records ``finetune``: the checkpoint, ``epoch`` (the epochs trained before
+    the change), and each hard-op layer's estimator ``before`` and ``after``.
     """
     start = time.perf_counter()
     ops = validate(config)
+    finetune = _finetune(config)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     # Lightning's own use of a torch API that torch deprecated; nothing a user can act on.
@@ -218,5 +236,7 @@ def run(
         "reference": ops.reference,
         "headline": task.headline(),
     }
+    if finetune is not None:
+        metrics["finetune"] = {**finetune, "after": metrics["layer_estimators"]}
     write_json_atomic(output_dir / "metrics.json", metrics)
     return metrics

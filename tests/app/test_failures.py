@@ -1,6 +1,7 @@
 """Failures fail: a training loss that turns NaN stops the run with a non-zero exit and a message
 naming the step, the op and what to try; nothing is reported as a result; a sweep lists the run as
-failed; every JSON file the app writes is strict JSON."""
+failed; every JSON file the app writes is strict JSON; a key added with ``+`` that the schema lacks
+is refused before any write."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import time
 import pytest
 
 from surrogate.training.atomic import write_json_atomic
-from tests.app.helpers import FAST, ROOT, train_cli
+from surrogate.training.config.keys import check_keys
+from tests.app.helpers import FAST, ROOT, compose_config, train_cli
 from tests.app.test_report import read_csv
 
 DIVERGES = ["op=ste", "model.optimizer.name=sgd", "model.optimizer.lr=1e30"]
@@ -85,3 +87,36 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     assert "resume with:\n  python train.py op=ste trainer.max_epochs=500" in stderr
     assert f"ckpt_path={last}" in stderr and "Traceback" not in stderr
     assert last.is_file() and not (run_dir / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("added", "nearest"),
+    [
+        ("+trainer.max_epoch=3", "did you mean trainer.max_epochs?"),
+        ("+op.step.betta=8", "did you mean op.step.beta?"),
+        ("+data.batchsize=8", "did you mean data.batch_size?"),
+        ("+seeds=1", "did you mean seed?"),
+    ],
+)
+def test_a_key_added_with_plus_that_the_schema_lacks_is_refused_before_any_write(
+    tmp_path, added, nearest
+):
+    result = train_cli(*FAST, added, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    key = added[1:].split("=")[0]
+    assert lines == [lines[0]] and lines[0].startswith(f"Error in the config: {key}: no such key")
+    assert nearest in lines[0] and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=custom", "model.net._target_=mynets.Net", "+model.net.width=64"],
+        ["op=atan", "op.layers=[{match: 'features.3', name: sigmoid, beta: 8}]"],
+        ["op=sigmoid", "+schedule.params.step.beta={kind: cosine, start: 1, end: 8}"],
+    ],
+)
+def test_free_form_keys_are_not_refused(tmp_path, overrides):
+    check_keys(compose_config(overrides, tmp_path))

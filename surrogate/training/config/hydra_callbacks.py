@@ -1,5 +1,6 @@
-"""Hydra callbacks: the config checked before anything is written, an output folder of its own for
-every run, and a sweep's report kept up to date after every job."""
+"""Hydra callbacks: the config (every key, every value, the data files and the checkpoint)
+checked before anything is written, an output folder of its own for every run, and a sweep's
+report kept up to date after every job."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from surrogate.training.atomic import write_json_atomic
+from surrogate.training.config.keys import check_keys
 from surrogate.training.config.schema import upgrade
 from surrogate.training.config.validate import validate
 from surrogate.training.report.sweep import write_report
@@ -40,7 +42,7 @@ class ValidateConfig(Callback):
 
 # What `validate` reads; the rest (paths) may interpolate values that Hydra sets later.
 CHECKED_KEYS = ("op", "schedule", "model", "task", "data", "trainer", "logger", "callbacks", "seed",
-                "threads", "ckpt_path")  # fmt: skip
+                "threads", "ckpt_path", "finetune")  # fmt: skip
 
 
 def _validate_or_exit(config: DictConfig, files: bool) -> None:
@@ -50,7 +52,9 @@ def _validate_or_exit(config: DictConfig, files: bool) -> None:
             if OmegaConf.is_config(config[key])
             else config[key]
             for key in CHECKED_KEYS
+            if key in config
         }
+        check_keys({**dict.fromkeys(config), **plain})  # a top-level key added with + too
         with warnings.catch_warnings():  # a deprecated key is reported once, by train.py
             warnings.simplefilter("ignore", FutureWarning)
             plain = upgrade(plain)

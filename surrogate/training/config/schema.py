@@ -156,6 +156,9 @@ class TrainConfig:
     seed: int = MISSING
     threads: int = MISSING
     ckpt_path: str | None = MISSING
+    # Resume ckpt_path with another op than the checkpoint trained with (refused otherwise);
+    # metrics.json records the change as finetune: the estimators before and after, the epoch.
+    finetune: bool = MISSING
     optimized_metric: str = MISSING
 
 

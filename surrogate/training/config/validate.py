@@ -1,6 +1,7 @@
 """The config checked before a run loads data or writes a file: every number's range, the
 estimators, the model, the task, the optimizer, how the estimators reach the network, the per-layer
-estimators and, if asked, the data and checkpoint files.
+estimators, every key against the schema (``config.keys``) and, if asked, the data files and the
+checkpoint (``config.checkpoint``: that it opens, fits the network, the data and the op).
 
 Imports no Lightning, so that a command line with a bad value fails within the time it takes to
 import torch and Hydra. The network is looked at as a shape-only copy on PyTorch's meta device
@@ -10,12 +11,13 @@ import torch and Hydra. The network is looked at as a shape-only copy on PyTorch
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from surrogate.training.config.checkpoint import check_checkpoint
+from surrogate.training.config.keys import check_keys
 from surrogate.training.config.op import HardOpConfig, check_swap
 from surrogate.training.config.schedule import build_schedule, layer_schedule
 from surrogate.training.data import check_files, dataset
@@ -66,6 +68,7 @@ def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:
     """Refuse a bad config before any data is loaded: every number's range, the estimators, the
     model, the task, the optimizer and, if ``files``, the data and checkpoint files. Returns the
     op config parsed."""
+    check_keys(config)
     entry = model(config["model"]["name"])
     check_ranges(config, entry.config)
     ops = HardOpConfig.parse(config["op"])
@@ -81,14 +84,16 @@ def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:
     check_method(config["model"]["apply_estimators"])
     epochs, schedule = config["trainer"]["max_epochs"], config.get("schedule")
     if files or not source.shape_reads_files:
-        net = shape_only(config["model"], source.shape(**data))
+        shape = source.shape(**data)
+        net = shape_only(config["model"], shape)
         check_network(ops, config["model"]["apply_estimators"], net, schedule, epochs)
     check_loggers(config.get("logger", {}))
     build_schedule(ops.ops, schedule, epochs, 1, ops.layer_params())
     if not files:
         return ops
     check_files(**data)
-    ckpt = config.get("ckpt_path")
-    if ckpt is not None and not Path(ckpt).is_file():
-        raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt}")
+    if config.get("ckpt_path") is not None:
+        check_checkpoint(config, ops, net, shape)
+    elif config.get("finetune"):
+        raise ValueError("finetune: true fine-tunes a checkpoint; set ckpt_path to it")
     return ops
