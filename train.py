@@ -19,6 +19,7 @@ store_schema()
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
+    from surrogate.training.config.hydra_callbacks import settle_failed_run
     from surrogate.training.run import RUN_ERRORS, run  # Lightning: only once the config is valid
 
     hydra_cfg = HydraConfig.get()
@@ -30,9 +31,12 @@ def main(cfg: DictConfig) -> float:
             runtime.choices.get("op"),
             list(hydra_cfg.overrides.task),
         )
-    except RUN_ERRORS as err:
+    except Exception as err:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # the sweep records the run as failed and goes on
+        settle_failed_run(runtime.output_dir, err, hydra_cfg.overrides.task)  # no husk folder
+        if not isinstance(err, RUN_ERRORS):
+            raise  # a bug: its traceback
         print(f"Error: {err}", file=sys.stderr)
         sys.exit(1)
     print(

@@ -1,7 +1,7 @@
 """Failures fail: a training loss that turns NaN stops the run with a non-zero exit and a message
 naming the step, the op and what to try; nothing is reported as a result; a sweep lists the run as
 failed; every JSON file the app writes is strict JSON; a key added with ``+`` that the schema lacks
-is refused before any write."""
+is refused before any write; a run that fails leaves no husk folder."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ import time
 import pytest
 
 from surrogate.training.atomic import write_json_atomic
+from surrogate.training.config import hydra_callbacks
+from surrogate.training.config.hydra_callbacks import settle_failed_run
 from surrogate.training.config.keys import check_keys
-from tests.app.helpers import FAST, ROOT, compose_config, train_cli
+from surrogate.training.module import NonFiniteLoss
+from tests.app.helpers import FAST, ROOT, compose_config, train_cli, write_tiny_mnist
 from tests.app.test_report import read_csv
 
 DIVERGES = ["op=ste", "model.optimizer.name=sgd", "model.optimizer.lr=1e30"]
@@ -120,3 +123,41 @@ def test_a_key_added_with_plus_that_the_schema_lacks_is_refused_before_any_write
 )
 def test_free_form_keys_are_not_refused(tmp_path, overrides):
     check_keys(compose_config(overrides, tmp_path))
+
+
+def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
+    write_tiny_mnist(tmp_path / "mnist", gz=False)
+    images = tmp_path / "mnist" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])
+    before = sorted(tmp_path.rglob("*"))
+    for where in ([], [f"hydra.run.dir={tmp_path / 'new' / 'run'}"]):
+        result = train_cli(*FAST, "data=mnist", f"data.root={tmp_path / 'mnist'}", *where,
+                           cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 1, result.stderr[-2000:]
+        lines = result.stderr.strip().splitlines()
+        assert lines == [f"Error: {images}: truncated: expected 156816 bytes (a 16-byte header "
+                         "and shape 200x28x28), found 1000"], result.stderr[-2000:]  # fmt: skip
+        assert sorted(tmp_path.rglob("*")) == before  # no outputs/<date>/..., no new/run
+
+
+def test_a_failed_run_is_removed_or_marked_failed_only_where_it_made_the_folder(tmp_path):
+    error = NonFiniteLoss("the training loss is nan at step 30 (epoch 2)")
+    husk = tmp_path / "outputs" / "day" / "run"
+    (husk / ".hydra").mkdir(parents=True)
+    hydra_callbacks._CREATED["run"] = tmp_path / "outputs"
+    settle_failed_run(husk, error, ["op=ste"])
+    assert not (tmp_path / "outputs").exists()  # the folders made for it go too
+
+    begun = tmp_path / "begun"
+    (begun / "checkpoints").mkdir(parents=True)
+    (begun / "checkpoints" / "last.ckpt").write_bytes(b"state")
+    hydra_callbacks._CREATED["run"] = begun
+    settle_failed_run(begun, error, ["op=ste"])
+    recorded = _strict((begun / "error.json").read_text())
+    assert recorded["error"] == f"NonFiniteLoss: {error}" and recorded["overrides"] == ["op=ste"]
+
+    there = tmp_path / "there"
+    (there / "checkpoints").mkdir(parents=True)
+    hydra_callbacks._CREATED["run"] = None  # the folder was there before the run
+    settle_failed_run(there, error, ["op=ste"])
+    assert there.is_dir() and list(there.rglob("*")) == [there / "checkpoints"]

@@ -1,9 +1,11 @@
 """Hydra callbacks: the config (every key, every value, the data files and the checkpoint)
 checked before anything is written, an output folder of its own for every run, and a sweep's
-report kept up to date after every job."""
+report kept up to date after every job. ``settle_failed_run``: a single run that fails leaves no
+husk folder (see there)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import traceback
 import warnings
@@ -75,17 +77,36 @@ class ClaimOutputDir(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _claim(config, "run")
+        _CREATED["run"] = _claim(config, "run")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _claim(config, "sweep")
 
 
-def _claim(config: DictConfig, node: str) -> None:
+# The outermost folder that this process created for its single run ("run": None when the run's
+# folder was there before, as when a run resumes into its own folder): what a run that fails
+# before its first checkpoint removes (``settle_failed_run``).
+_CREATED: dict[str, Path | None] = {}
+
+
+def _outermost_missing(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist (None: it exists)."""
+    missing = None
+    for path in [folder.absolute(), *folder.absolute().parents]:
+        if path.exists():
+            return missing
+        missing = path
+    return missing
+
+
+def _claim(config: DictConfig, node: str) -> Path | None:
+    """Claim the folder; the outermost folder created for it (for a folder set on the command
+    line, that Hydra will create: None if it is there already)."""
     chosen = any(o.startswith(f"hydra.{node}.dir=") for o in config.hydra.overrides.hydra)
     if chosen:
-        return
+        return _outermost_missing(Path(config.hydra[node].dir))
     wanted = Path(config.hydra[node].dir)
+    created = _outermost_missing(wanted.parent)
     wanted.parent.mkdir(parents=True, exist_ok=True)
     for n in range(1, 10**6):
         folder = wanted if n == 1 else wanted.with_name(f"{wanted.name}_{n}")
@@ -98,7 +119,8 @@ def _claim(config: DictConfig, node: str) -> None:
         with read_write(config.hydra), open_dict(config.hydra):
             config.hydra[node].dir = str(folder)
             config.hydra.overrides.hydra.append(f"hydra.{node}.dir='{quoted}'")
-        return
+        return created or folder.absolute()
+    return None
 
 
 class SweepReport(Callback):
@@ -121,14 +143,7 @@ class SweepReport(Callback):
             return
         if job_return.status == JobStatus.FAILED:
             error = job_return._return_value
-            write_json_atomic(
-                Path(hydra_cfg.runtime.output_dir) / "error.json",
-                {
-                    "error": f"{type(error).__name__}: {error}",
-                    "overrides": list(hydra_cfg.overrides.task),
-                    "traceback": "".join(traceback.format_exception(error)),
-                },
-            )
+            write_error(hydra_cfg.runtime.output_dir, error, hydra_cfg.overrides.task)
         write_report(hydra_cfg.sweep.dir, self.thresholds)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -136,3 +151,37 @@ class SweepReport(Callback):
         print(
             f"Sweep report: {len(runs)} runs, see {Path(config.hydra.sweep.dir) / 'comparison.md'}"
         )
+
+
+def write_error(folder: str | Path, error: BaseException, overrides: Sequence[str]) -> None:
+    """Mark a run's folder failed: ``error.json`` (the error, the command line's overrides, the
+    traceback), which the sweep report lists as a failed run."""
+    write_json_atomic(
+        Path(folder) / "error.json",
+        {
+            "error": f"{type(error).__name__}: {error}",
+            "overrides": list(overrides),
+            "traceback": "".join(traceback.format_exception(error)),
+        },
+    )
+
+
+def settle_failed_run(folder: str | Path, error: BaseException, overrides: Sequence[str]) -> None:
+    """After a single run failed: remove its folder if this process created it and the run wrote
+    no checkpoint there (nothing to resume, nothing to read: a husk), else mark it failed
+    (``error.json``) if this process created it; a folder that was there before is left alone."""
+    folder = Path(folder).absolute()
+    created = _CREATED.get("run")
+    if created is None or not (created == folder or created in folder.parents):
+        return
+    if any((folder / "checkpoints").glob("*.ckpt")):
+        write_error(folder, error, overrides)
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    for path in folder.parents:  # the empty folders this process made to hold it
+        if path == created.parent:
+            break
+        try:
+            path.rmdir()
+        except OSError:
+            break
