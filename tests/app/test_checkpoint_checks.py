@@ -115,6 +115,9 @@ NETWORK, OP = "ckpt_path: the checkpoint {last} holds a network with", "op: the 
         (["model.activations=[step,sign]"], NETWORK, "model.activations=['sign', 'step']; the "
          "config has model.activations=['step', 'sign']"),
         (["model=plain_cnn"], NETWORK, "model.name='cnn'; the config has model.name='plain_cnn'"),
+        (["model.optimizer.name=sgd"], "ckpt_path: the checkpoint {last} trained with",
+         "model.optimizer.name='adam', whose state a resumed run restores; the config has "
+         "model.optimizer.name='sgd'"),
         (["op=sigmoid"], OP, "trained layer features.3 (sign) with atan(alpha=2.0); the config "
          "gives it sigmoid(beta=4.0); resume with the checkpoint's op, or set finetune=true"),
         (["op.step.alpha=3"], OP, "trained layer features.7 (step) with atan(alpha=2.0); the "

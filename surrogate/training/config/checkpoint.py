@@ -4,8 +4,9 @@ It is opened with ``torch.load(weights_only=True)`` (a checkpoint of this app ho
 and plain values; nothing pickled is run), and refused, in one line naming the file, when it is
 not a checkpoint of this app, is truncated or corrupt. Then it is compared with the config:
 
-- the network (``hyper_parameters["model"]``, but the optimizer, its schedule and how the
-  estimators are applied, and the weights' names and shapes) and the data's shape
+- the network (``hyper_parameters["model"]``, but the optimizer's settings, its schedule and how
+  the estimators are applied, and the weights' names and shapes), the optimizer (whose state a
+  resume restores) and the data's shape
   (``hyper_parameters["input_shape"]``, ``["num_classes"]``): a mismatch names both values;
 - the op: each hard-op layer's estimator (``checkpoint["layer_estimators"]``: its name, relaxed
   mode and the parameters no schedule changes) against the config's, refused unless
@@ -126,6 +127,13 @@ def _compare_model(path: str, theirs: dict[str, Any], ours: dict[str, Any]) -> N
                 f"ckpt_path: the checkpoint {path} holds a network with model.{key}="
                 f"{theirs.get(key)!r}; the config has model.{key}={ours.get(key)!r}"
             )
+    optimizer = (theirs.get("optimizer") or {}).get("name"), ours["optimizer"]["name"]
+    if optimizer[0] != optimizer[1]:
+        raise ValueError(
+            f"ckpt_path: the checkpoint {path} trained with model.optimizer.name={optimizer[0]!r}, "
+            f"whose state a resumed run restores; the config has model.optimizer.name="
+            f"{optimizer[1]!r}"
+        )
 
 
 def _compare_weights(path: str, state: dict[str, Any], net: nn.Module) -> None:
