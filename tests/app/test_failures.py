@@ -142,15 +142,16 @@ def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
 
 def test_a_failed_run_is_removed_or_marked_failed_only_where_it_made_the_folder(tmp_path):
     error = NonFiniteLoss("the training loss is nan at step 30 (epoch 2)")
-    husk = tmp_path / "outputs" / "day" / "run"
-    (husk / ".hydra").mkdir(parents=True)
+    husk = tmp_path / "outputs" / "day" / "run"  # a resume's copies, but no validation
+    (husk / "checkpoints").mkdir(parents=True)
+    (husk / "checkpoints" / "last.ckpt").write_bytes(b"copied")
     hydra_callbacks._CREATED["run"] = tmp_path / "outputs"
     settle_failed_run(husk, error, ["op=ste"])
     assert not (tmp_path / "outputs").exists()  # the folders made for it go too
 
-    begun = tmp_path / "begun"
+    begun = tmp_path / "begun"  # validated once: its curves, its last.ckpt to resume
     (begun / "checkpoints").mkdir(parents=True)
-    (begun / "checkpoints" / "last.ckpt").write_bytes(b"state")
+    (begun / "curves.json").write_text("{}")
     hydra_callbacks._CREATED["run"] = begun
     settle_failed_run(begun, error, ["op=ste"])
     recorded = _strict((begun / "error.json").read_text())

@@ -85,7 +85,7 @@ class ClaimOutputDir(Callback):
 
 # The outermost folder that this process created for its single run ("run": None when the run's
 # folder was there before, as when a run resumes into its own folder): what a run that fails
-# before its first checkpoint removes (``settle_failed_run``).
+# before its first validation removes (``settle_failed_run``).
 _CREATED: dict[str, Path | None] = {}
 
 
@@ -167,14 +167,15 @@ def write_error(folder: str | Path, error: BaseException, overrides: Sequence[st
 
 
 def settle_failed_run(folder: str | Path, error: BaseException, overrides: Sequence[str]) -> None:
-    """After a single run failed: remove its folder if this process created it and the run wrote
-    no checkpoint there (nothing to resume, nothing to read: a husk), else mark it failed
-    (``error.json``) if this process created it; a folder that was there before is left alone."""
+    """After a single run failed: remove its folder if this process created it and the run never
+    validated (no curves, no state of its own to resume: a husk; a resumed run's checkpoints
+    brought along are copies), else mark it failed (``error.json``) if this process created it;
+    a folder that was there before is left alone."""
     folder = Path(folder).absolute()
     created = _CREATED.get("run")
     if created is None or not (created == folder or created in folder.parents):
         return
-    if any((folder / "checkpoints").glob("*.ckpt")):
+    if (folder / "curves.json").is_file():  # written at every validation
         write_error(folder, error, overrides)
         return
     shutil.rmtree(folder, ignore_errors=True)
