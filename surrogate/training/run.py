@@ -14,11 +14,9 @@ here: ``train.py`` turns the Hydra config into this dict.
 from __future__ import annotations
 
 import json
-import logging
 import shlex
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,23 +38,7 @@ from surrogate.training.config.validate import validate
 from surrogate.training.data import DataError
 from surrogate.training.data.datamodule import DataModule
 from surrogate.training.module import HardOpModule, NonFiniteLoss
-
-
-class _DropLightningNoise(logging.Filter):
-    """Lightning's advertisement, and its notes that a setting has the value it means by default
-    (``limit_*_batches=1.0``): lines a user cannot act on, printed on every run."""
-
-    NOISE = ("💡 Tip:", "was configured so")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not any(noise in record.getMessage() for noise in self.NOISE)
-
-
-def _quiet_lightning() -> None:
-    log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
-    if not any(isinstance(f, _DropLightningNoise) for f in log.filters):
-        log.addFilter(_DropLightningNoise())
-
+from surrogate.training.quiet import quiet_lightning
 
 # What the validation recorders write, merged into metrics.json under these keys.
 RECORDED = {"diagnostics": "diagnostics.json", "schedule": "schedule.json"}
@@ -189,9 +171,7 @@ def run(
     finetune = _finetune(config)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    # Lightning's own use of a torch API that torch deprecated; nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    _quiet_lightning()
+    quiet_lightning()
     if config["threads"] > 0:
         torch.set_num_threads(config["threads"])
     pl.seed_everything(config["seed"], workers=True, verbose=False)

@@ -53,8 +53,8 @@ THRESHOLDS = (0.5, 0.8, 0.9)
 # Keys that never tell configurations apart (prefixes): the seed, where a run is written, the
 # preset that only sets other keys, and what a run prints or logs.
 IGNORED_KEYS = (
-    "seed", "hydra.", "hydra/", "experiment", "ckpt_path", "paths.output_dir", "logger.",
-    "callbacks.progress_refresh_rate", "trainer.enable_model_summary",
+    "seed", "hydra.", "hydra/", "experiment", "ckpt_path", "finetune", "paths.output_dir",
+    "logger.", "callbacks.progress_refresh_rate", "trainer.enable_model_summary",
 )  # fmt: skip
 # What a run's metrics.json records of its config, for a run folder without .hydra/config.yaml.
 RECORDED_CONFIG = ("data", "estimators", "layer_estimators")
