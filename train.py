@@ -1,4 +1,5 @@
-"""Train the small hard-op CNN; its hard ops take their backward from the config group ``op``.
+"""Train a network whose hard ops take their backward from the config group ``op`` (by default
+the small hard-op CNN on scikit-learn's digits).
 
 python train.py op=ste                            # one run
 python train.py op=atan op.step.alpha=4           # one knob changed
@@ -39,9 +40,10 @@ def main(cfg: DictConfig) -> float:
             raise  # a bug: its traceback
         print(f"Error: {err}", file=sys.stderr)
         sys.exit(1)
+    name = metrics["headline"]["metric"].removeprefix("test_")  # the task's metric: acc
     print(
-        f"op={metrics['op']} seed={metrics['seed']}: test acc {metrics['test_acc']:.4f}, "
-        f"best val acc {metrics['best_val_acc']:.4f}, {metrics['epochs']} epochs in "
+        f"op={metrics['op']} seed={metrics['seed']}: test {name} {metrics[f'test_{name}']:.4f}, "
+        f"best val {name} {metrics[f'best_val_{name}']:.4f}, {metrics['epochs']} epochs in "
         f"{metrics['wall_seconds']:.1f} s; outputs in {runtime.output_dir}"
     )
     return metrics[cfg.optimized_metric]

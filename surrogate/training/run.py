@@ -25,6 +25,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from surrogate.training.atomic import write_json_atomic
 from surrogate.training.callbacks.apply_estimators import ApplyEstimators
@@ -44,7 +45,7 @@ from surrogate.training.quiet import quiet_lightning
 RECORDED = {"diagnostics": "diagnostics.json", "schedule": "schedule.json"}
 
 # A run that stops with one of these has a message for the user, not a bug to trace.
-RUN_ERRORS = (DataError, NonFiniteLoss)
+RUN_ERRORS = (DataError, NonFiniteLoss, MisconfigurationException)
 
 
 def build(config: dict[str, Any], output_dir: Path, ops: HardOpConfig | None = None):

@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from surrogate.training.atomic import write_json_atomic
 from surrogate.training.config import hydra_callbacks
@@ -138,6 +139,14 @@ def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
         assert lines == [f"Error: {images}: truncated: expected 156816 bytes (a 16-byte header "
                          "and shape 200x28x28), found 1000"], result.stderr[-2000:]  # fmt: skip
         assert sorted(tmp_path.rglob("*")) == before  # no outputs/<date>/..., no new/run
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU to refuse one")
+def test_a_trainer_setting_lightning_refuses_is_one_line_and_no_folder(tmp_path):
+    result = train_cli(*FAST, "trainer.accelerator=gpu", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == ["Error: No supported gpu backend found!"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_run_is_removed_or_marked_failed_only_where_it_made_the_folder(tmp_path):
