@@ -171,3 +171,18 @@ def test_a_failed_run_is_removed_or_marked_failed_only_where_it_made_the_folder(
     hydra_callbacks._CREATED["run"] = None  # the folder was there before the run
     settle_failed_run(there, error, ["op=ste"])
     assert there.is_dir() and list(there.rglob("*")) == [there / "checkpoints"]
+
+
+def test_the_config_check_imports_neither_lightning_nor_torchmetrics():
+    """A bad value on the command line is refused within the time of importing torch and Hydra:
+    the check, the schema and the registries it reads leave the slow imports to the run."""
+    script = (
+        "import json, sys\n"
+        "import surrogate.training.config.validate, surrogate.training.config.schema\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    tops = {name.split(".")[0] for name in json.loads(result.stdout)}
+    assert not tops & {"pytorch_lightning", "lightning", "torchmetrics"}

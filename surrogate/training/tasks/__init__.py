@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from torchmetrics import Metric
+
+if TYPE_CHECKING:  # torchmetrics takes seconds to import; the config check needs none of it
+    from torchmetrics import Metric
 
 
 class Task:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.classification import MulticlassAccuracy
 
 from surrogate.training.tasks import Task, register_task
 
@@ -19,5 +18,7 @@ class Classification(Task):
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output, target)
 
-    def make_metric(self) -> MulticlassAccuracy:
+    def make_metric(self):
+        from torchmetrics.classification import MulticlassAccuracy
+
         return MulticlassAccuracy(self.num_classes, average="micro")
