@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 
 from surrogate import OpEstimator, available, swap
-from surrogate.training.config.op import hard_op_modules
+from surrogate.training.config.op import describe_layer, hard_op_modules
 from surrogate.training.data import DataShape
 from surrogate.training.data.datamodule import epoch_seed
 from surrogate.training.models import build_model
@@ -88,7 +88,7 @@ class HardOpModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """A checkpoint carries each hard-op layer's estimator, as it carries the weights."""
         checkpoint["layer_estimators"] = {
-            path: {"op": m.op_name, **OpEstimator(m.estimator, m.relaxed).describe()}
+            path: describe_layer(m.op_name, OpEstimator(m.estimator, m.relaxed))
             for path, m in hard_op_modules(self.net)
         }
 

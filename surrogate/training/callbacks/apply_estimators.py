@@ -140,11 +140,12 @@ class ApplyEstimators(pl.Callback):
     def in_force(self, trainer: pl.Trainer, training: bool) -> dict[str, OpEstimator]:
         """Each op's estimator for a batch now: as scheduled for training; for evaluation with
         each op as hard (or relaxed) as it ends the schedule."""
-        step, epoch = max(trainer.global_step, 0), max(trainer.current_epoch, 0)
-        return {
-            op: _in_force(self._ops, op, step, epoch, training, self._relaxed_at_end[op])
-            for op in self.config.ops
-        }
+        if self.schedule is None:  # every batch: nothing to compute when nothing changes
+            return self.config.ops
+        now = self.schedule.at(max(trainer.global_step, 0), max(trainer.current_epoch, 0))
+        if training:
+            return now
+        return {op: c._replace(relaxed=self._relaxed_at_end[op]) for op, c in now.items()}
 
     def _enter(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._exit()

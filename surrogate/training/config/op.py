@@ -65,9 +65,15 @@ class HardLayer:
         return self.module.op_name
 
     def describe(self) -> dict[str, Any]:
-        described = self.choice.describe()
-        head = {"op": self.op, "name": described.pop("name"), "relaxed": described.pop("relaxed")}
-        return {**head, **described}
+        return describe_layer(self.op, self.choice)
+
+
+def describe_layer(op: str, choice: OpEstimator) -> dict[str, Any]:
+    """A hard-op layer's estimator as plain values: ``{op, name, relaxed, <parameters>}`` (what
+    ``metrics.json`` and checkpoints record of each layer)."""
+    described = choice.describe()
+    head = {"op": op, "name": described.pop("name"), "relaxed": described.pop("relaxed")}
+    return {**head, **described}
 
 
 def hard_op_modules(net: nn.Module) -> list[tuple[str, HardOp]]:
@@ -99,11 +105,9 @@ class HardOpConfig:
         layers = []
         for path, module in found:
             op = module.op_name
-            rule = next(
-                (r for r in reversed(self.layers) if fnmatch.fnmatchcase(path, r.match)), None
-            )
-            for r in self.layers:
-                matched[r.index] |= fnmatch.fnmatchcase(path, r.match)
+            hits = [r for r in self.layers if fnmatch.fnmatchcase(path, r.match)]
+            matched.update((r.index, True) for r in hits)
+            rule = hits[-1] if hits else None  # the last matching entry wins
             choice = self.ops[op] if rule is None else rule.choice(op, path)
             layers.append(HardLayer(path, module, choice, rule))
         for rule in self.layers:
