@@ -218,3 +218,14 @@ def test_the_readme_s_network_example_trains_as_printed(tmp_path, monkeypatch):
     finally:
         MODELS.pop("mlp", None)
         sys.modules.pop("readme_mlp", None)
+
+
+def test_the_config_check_builds_a_shape_only_network_and_draws_no_random_numbers(tmp_path):
+    from surrogate.training.config.validate import shape_only
+    from surrogate.training.data import DataShape
+
+    config = compose_config([], tmp_path)
+    before = torch.random.get_rng_state()
+    net = shape_only(config["model"], DataShape((1, 8, 8), 10))
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert {p.device.type for p in net.parameters()} == {"meta"}
