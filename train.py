@@ -46,7 +46,7 @@ def main(cfg: DictConfig) -> float:
         f"best val {name} {metrics[f'best_val_{name}']:.4f}, {metrics['epochs']} epochs in "
         f"{metrics['wall_seconds']:.1f} s; outputs in {runtime.output_dir}"
     )
-    return metrics[cfg.optimized_metric]
+    return metrics[cfg.optimized_metric or f"best_val_{name}"]
 
 
 if __name__ == "__main__":

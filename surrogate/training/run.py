@@ -40,6 +40,7 @@ from surrogate.training.data import DataError
 from surrogate.training.data.datamodule import DataModule
 from surrogate.training.module import HardOpModule, NonFiniteLoss
 from surrogate.training.quiet import quiet_lightning
+from surrogate.training.tasks import task_class
 
 # What the validation recorders write, merged into metrics.json under these keys.
 RECORDED = {"diagnostics": "diagnostics.json", "schedule": "schedule.json"}
@@ -53,7 +54,8 @@ def build(config: dict[str, Any], output_dir: Path, ops: HardOpConfig | None = N
     describes, its op config parsed as ``ops`` (parsed here if None): ``(data, module, trainer,
     callbacks)``."""
     ops = HardOpConfig.parse(config["op"]) if ops is None else ops
-    data = DataModule(**config["data"], shuffle_seed=config["seed"])
+    scale = task_class(config["task"]["name"]).scale
+    data = DataModule(**config["data"], shuffle_seed=config["seed"], scale=scale)
     data.prepare_data()
     data.setup()  # read and checked once, before the trainer exists
     module = HardOpModule(
@@ -196,6 +198,8 @@ def run(
     )
     curves = json.loads((output_dir / "curves.json").read_text())
     task, recorder = module.task, callbacks.curves
+    with torch.no_grad():
+        task.illustrate(module.net.eval(), next(iter(data.test_dataloader())), output_dir)
     val = f"val_{task.metric}"
     best_val = max(curves[val]) if task.higher_is_better else min(curves[val])
     metrics = {

@@ -14,8 +14,9 @@ statistics, no sampling):
 - ``flip_ratio``: the share of the layer's hard decisions (its hard forward of the input; for
   argmax, the index chosen in each group) that changed since the previous measurement: larq's flip
   ratio, applied to activations. Not defined at the first measurement.
-- ``grad_norm``: the L2 norm of the gradient of the probe's mean cross-entropy with respect to the
-  layer's input, through the network as it trains.
+- ``grad_norm``: the L2 norm of the gradient of the probe's loss (the task's: the mean
+  cross-entropy for classification) with respect to the layer's input, through the network as it
+  trains.
 - ``grad_cosine``: the cosine between the gradient of that loss with respect to the layer's own
   parameters (those created after the previous hard-op layer, up to this one) through the hard
   network and through the same network relaxed: every hard op running its estimator's smooth
@@ -33,6 +34,7 @@ put back.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -41,6 +43,8 @@ from torch import nn
 
 import surrogate
 from surrogate import Estimator, HardOp, OpEstimator, estimator
+
+Loss = Callable[..., torch.Tensor]  # loss(output, target) -> a scalar
 
 DEAD_LEVEL = 1e-3
 REFERENCE = {"step": "sigmoid", "sign": "sigmoid", "round": "sigmoid", "argmax": "softmax"}
@@ -146,9 +150,9 @@ def _set_all(layers: list[Layer], relaxed: bool) -> None:
         module.relaxed = relaxed
 
 
-def _pass(net: nn.Module, layers: list[Layer], x: torch.Tensor, y: torch.Tensor, relaxed: bool):
-    """One forward and backward of the probe's mean cross-entropy: (each layer's input, the
-    gradient reaching it, each parameter's gradient by ``id``)."""
+def _pass(net: nn.Module, layers: list[Layer], x, y, loss_fn: Loss, relaxed: bool):
+    """One forward and backward of the probe's loss: (each layer's input, the gradient reaching
+    it, each parameter's gradient by ``id``)."""
     _set_all(layers, relaxed)
     inputs: dict[str, torch.Tensor] = {}
     hooks = [
@@ -158,7 +162,7 @@ def _pass(net: nn.Module, layers: list[Layer], x: torch.Tensor, y: torch.Tensor,
         for layer in layers
     ]
     try:
-        loss = F.cross_entropy(net(x), y)
+        loss = loss_fn(net(x), y)
     finally:
         for hook in hooks:
             hook.remove()
@@ -189,10 +193,12 @@ def measure(
     x: torch.Tensor,
     y: torch.Tensor,
     previous: dict[str, torch.Tensor] | None = None,
+    loss: Loss = F.cross_entropy,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """The diagnostics of ``net`` on the probe ``(x, y)``: ``({"features.3/dead_fraction": ...,
-    "network/grad_cosine": ...}, decisions)``; pass the returned decisions back as ``previous`` at
-    the next measurement to get the flip ratios."""
+    """The diagnostics of ``net`` on the probe ``(x, y)`` and its ``loss(net(x), y)`` (the task's;
+    cross-entropy by default): ``({"features.3/dead_fraction": ..., "network/grad_cosine": ...},
+    decisions)``; pass the returned decisions back as ``previous`` at the next measurement to get
+    the flip ratios."""
     layers = hard_layers(net)
     state = [OpEstimator(layer.module.estimator, layer.module.relaxed) for layer in layers]
     modes = [(m, m.training) for m in net.modules()]
@@ -202,8 +208,8 @@ def measure(
     try:
         with torch.random.fork_rng(devices=devices), torch.enable_grad():
             net.eval()
-            inputs, input_grads, hard = _pass(net, layers, x, y, relaxed=False)
-            _, _, relaxed = _pass(net, layers, x, y, relaxed=True)
+            inputs, input_grads, hard = _pass(net, layers, x, y, loss, relaxed=False)
+            _, _, relaxed = _pass(net, layers, x, y, loss, relaxed=True)
             _restore(layers, state)
             for layer in layers:
                 if layer.name in inputs:

@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from surrogate.training.callbacks.diagnostics import hard_layers, measure
 from surrogate.training.callbacks.recorder import ValidationRecorder
+
+
+def _loss(pl_module):
+    """The loss the LightningModule trains on (its task's), or cross-entropy."""
+    task = getattr(pl_module, "task", None)
+    return task.loss if task is not None else F.cross_entropy
 
 
 def _net(pl_module):
@@ -52,7 +59,9 @@ class DiagnosticsRecorder(ValidationRecorder):
         if len(self.points) % self.every:
             return {}
         with torch.inference_mode(False):
-            values, decisions = measure(_net(pl_module), *self._probe, previous=self.previous)
+            values, decisions = measure(
+                _net(pl_module), *self._probe, previous=self.previous, loss=_loss(pl_module)
+            )
         self.previous = {name: d.cpu() for name, d in decisions.items()}
         return values
 

@@ -44,7 +44,7 @@ class ValidateConfig(Callback):
 
 # What `validate` reads; the rest (paths) may interpolate values that Hydra sets later.
 CHECKED_KEYS = ("op", "schedule", "model", "task", "data", "trainer", "logger", "callbacks", "seed",
-                "threads", "ckpt_path", "finetune")  # fmt: skip
+                "threads", "ckpt_path", "finetune", "optimized_metric")  # fmt: skip
 
 
 def _validate_or_exit(config: DictConfig, files: bool) -> None:

@@ -159,7 +159,8 @@ class TrainConfig:
     # Resume ckpt_path with another op than the checkpoint trained with (refused otherwise);
     # metrics.json records the change as finetune: the estimators before and after, the epoch.
     finetune: bool = MISSING
-    optimized_metric: str = MISSING
+    # What train.py returns to a sweeper: a metrics.json key; null: best_val_<the task's metric>.
+    optimized_metric: str | None = MISSING
 
 
 def store_schema() -> None:

@@ -21,6 +21,7 @@ from surrogate.training.config.keys import check_keys
 from surrogate.training.config.op import HardOpConfig, check_swap
 from surrogate.training.config.schedule import build_schedule, layer_schedule
 from surrogate.training.data import check_files, dataset
+from surrogate.training.data.base import check_scale
 from surrogate.training.models import build_model, check_method, model
 from surrogate.training.optimization import check_optimization
 from surrogate.training.ranges import check_estimators_in_float32, check_ranges
@@ -34,6 +35,16 @@ def check_loggers(logger: dict[str, Any]) -> None:
         raise ValueError(
             "logger.tensorboard: TensorBoard is not installed; install it with "
             'pip install -e ".[tensorboard]", or choose logger=csv'
+        )
+
+
+def check_optimized_metric(name: str | None, task) -> None:
+    """Refuse an ``optimized_metric`` the run will not record: it names the task's metric."""
+    valid = (f"best_val_{task.metric}", f"test_{task.metric}")
+    if name is not None and name not in valid:
+        raise ValueError(
+            f"optimized_metric: {name!r} is not recorded by task={task.name}; choose one of: "
+            f"{', '.join(valid)}, or null (best_val_{task.metric})"
         )
 
 
@@ -75,12 +86,14 @@ def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:
     check_estimators_in_float32(ops.ops)
     entry.typed(config["model"])
     check_optimization(config["model"]["optimizer"], config["model"]["scheduler"])
-    task_class(config["task"]["name"])
+    task = task_class(config["task"]["name"])
+    check_optimized_metric(config.get("optimized_metric"), task)
     mode = config["callbacks"]["mode"]
     if mode not in (None, "max", "min"):
         raise ValueError(f"callbacks.mode: unknown {mode!r}; choose max, min or null (the task's)")
     data = config["data"]
     source = dataset(data["name"])
+    check_scale(source, task.scale)
     check_method(config["model"]["apply_estimators"])
     epochs, schedule = config["trainer"]["max_epochs"], config.get("schedule")
     if files or not source.shape_reads_files:

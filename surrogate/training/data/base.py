@@ -77,6 +77,9 @@ class DataSet:
     ones it knows (``data.image_size`` for image_folder, say)."""
 
     name = ""  # set by ``dataset(name)``
+    # The brightest value an image can hold (255 for 8-bit images): ``data.scale=unit`` divides by
+    # it. None: the data set has no such bound, and only standardizes.
+    pixel_max: float | None = None
     can_download = False  # ``download`` fetches the files
     shape_reads_files = False  # ``shape`` reads the files (else it is known without them)
 
@@ -152,3 +155,29 @@ def check_arrays(name: str, shape: DataShape, parts: Iterable[Part]) -> None:
                 f"{y_source}: label {y[bad[0]]} at index {bad[0]} is out of range; "
                 f"{name} labels are 0 to {shape.num_classes - 1}"
             )
+
+
+SCALES = ("standard", "unit")
+
+
+def check_scale(reader, scale: str) -> None:
+    """Refuse a ``scale`` other than ``standard`` (each channel to mean 0, std 1) and ``unit``
+    (pixel intensities in [0, 1], for a data set that declares its ``pixel_max``)."""
+    if scale not in SCALES:
+        raise ValueError(f"data scale: unknown {scale!r}; choose one of: {', '.join(SCALES)}")
+    if scale == "unit" and reader.pixel_max is None:
+        raise ValueError(
+            f"data.name={reader.name}: the task reads pixel intensities in [0, 1], and "
+            f"{reader.name} declares no pixel_max (its brightest value) to divide by; choose an "
+            "image data set (digits, mnist, fashion_mnist, kmnist, cifar10, image_folder)"
+        )
+
+
+def check_unit(x: np.ndarray, pixel_max: float, source) -> None:
+    """Raise DataError, naming ``source``, unless every value of ``x / pixel_max`` is in [0, 1]."""
+    low, high = float(np.min(x)), float(np.max(x))
+    if low < 0 or high > pixel_max:
+        raise DataError(
+            f"{source}: values from {low:g} to {high:g}, but the task reads pixel intensities "
+            f"in [0, 1] as x / {pixel_max:g}: every value must lie in [0, {pixel_max:g}]"
+        )

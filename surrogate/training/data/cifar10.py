@@ -21,6 +21,7 @@ def cifar_folder(root: str | Path) -> Path:
 class CIFAR10(FixedShape):
     SHAPE = DataShape((3, 32, 32), 10)
     can_download = True
+    pixel_max = 255.0
 
     def check_files(self, root, **options):
         missing = [f for f in CIFAR_FILES if not (cifar_folder(root) / f).is_file()]

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from surrogate.training.data import DataError, DataShape, Part, dataset
+from surrogate.training.data.base import check_scale, check_unit
 
 _SEED_STRIDE = 1_000_003  # a prime larger than any epoch count: (seed, epoch) pairs never collide
 _RANKS = 64  # room for this many processes per (seed, epoch)
@@ -33,12 +34,18 @@ def load_splits(
     test_fraction: float,
     seed: int,
     train_subset: int | None = None,
+    scale: str = "standard",
     **options,
 ) -> dict[str, TensorDataset]:
     """Data set ``name`` as normalized ``{"train", "val", "test"}`` TensorDatasets (``split``);
     ``options``: the data set's own config keys (``image_size``), the others ignored."""
-    shape, train, test = dataset(name).load(root, **options)
-    return split(name, shape, train, test, val_fraction, test_fraction, seed, train_subset)
+    reader = dataset(name)
+    check_scale(reader, scale)
+    shape, train, test = reader.load(root, **options)
+    pixel_max = reader.pixel_max if scale == "unit" else None
+    return split(
+        name, shape, train, test, val_fraction, test_fraction, seed, train_subset, pixel_max
+    )
 
 
 # The axes each example's statistics are taken over: per channel for images (N, C, H, W), per
@@ -55,6 +62,7 @@ def split(
     test_fraction: float,
     seed: int,
     train_subset: int | None = None,
+    pixel_max: float | None = None,
 ) -> dict[str, TensorDataset]:
     """Data set ``name``'s arrays in fixed, stratified ``{"train", "val", "test"}`` splits,
     normalized.
@@ -63,7 +71,8 @@ def split(
     ``train_subset`` then keeps a stratified sample of that many training examples (drawn with
     ``seed``; the test set stays whole). Validation is ``val_fraction`` of the training examples.
     Normalization uses the training split's mean and std per channel (images) or feature
-    (sequences).
+    (sequences); with ``pixel_max`` it divides by that instead, and every value must then lie in
+    [0, 1] (``DataError`` naming the split's file otherwise).
     """
     noun = f"{shape.kind}s"
     train_x, train_y = train.x, train.y
@@ -91,9 +100,15 @@ def split(
     train_x, val_x, train_y, val_y = _split(
         train_x, train_y, noun, "data.val_fraction", val_fraction, seed, test_size=val_fraction
     )
-    train = torch.as_tensor(np.ascontiguousarray(train_x), dtype=torch.float32)
-    mean = train.mean(dim=STATISTICS_OVER[shape.kind], keepdim=True)
-    std = train.std(dim=STATISTICS_OVER[shape.kind], keepdim=True)
+    if pixel_max is not None:
+        sources = (train.x_source, train.x_source, (test or train).x_source)
+        for x, source in zip((train_x, val_x, test_x), sources, strict=True):
+            check_unit(x, pixel_max, source)
+        mean, std = torch.zeros(()), torch.tensor(float(pixel_max))
+    else:
+        train = torch.as_tensor(np.ascontiguousarray(train_x), dtype=torch.float32)
+        mean = train.mean(dim=STATISTICS_OVER[shape.kind], keepdim=True)
+        std = train.std(dim=STATISTICS_OVER[shape.kind], keepdim=True)
 
     def tensors(x, y):
         x = (torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32) - mean) / std
@@ -140,7 +155,8 @@ class DataModule(pl.LightningDataModule):
     """A registered data set held in memory, with fixed splits and per-epoch seeded shuffling.
 
     Takes the data config's keys; ``options`` are the data set's own (``image_size``), passed on
-    to its reader, which ignores the others (``cnn_size`` is the model's).
+    to its reader, which ignores the others (``cnn_size`` is the model's). ``scale`` is the
+    task's: ``standard`` (mean 0, std 1 per channel) or ``unit`` (pixel intensities in [0, 1]).
     """
 
     def __init__(
@@ -155,6 +171,7 @@ class DataModule(pl.LightningDataModule):
         shuffle_seed: int = 0,
         num_workers: int = 0,
         train_subset: int | None = None,
+        scale: str = "standard",
         **options,
     ):
         super().__init__()
@@ -164,6 +181,8 @@ class DataModule(pl.LightningDataModule):
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.split_seed, self.shuffle_seed = split_seed, shuffle_seed
         self.train_subset, self.options = train_subset, options
+        check_scale(self.dataset, scale)
+        self.scale = scale
         self.splits: dict[str, TensorDataset] | None = None
         self._shape: DataShape | None = None
 
@@ -189,6 +208,7 @@ class DataModule(pl.LightningDataModule):
                 self.test_fraction,
                 self.split_seed,
                 self.train_subset,
+                self.dataset.pixel_max if self.scale == "unit" else None,
             )
 
     def _loader(self, split: str, sampler=None) -> DataLoader:

@@ -11,6 +11,7 @@ from surrogate.training.data import DataShape, FixedShape, Part, register_datase
 @register_dataset("digits")
 class Digits(FixedShape):
     SHAPE = DataShape((1, 8, 8), 10)
+    pixel_max = 16.0  # gray levels 0 to 16
 
     def read(self, root, shape, **options):
         from sklearn.datasets import load_digits

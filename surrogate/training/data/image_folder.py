@@ -131,6 +131,7 @@ def check_image_size(image_size) -> None:
 @register_dataset("image_folder")
 class ImageFolder(DataSet):
     shape_reads_files = True
+    pixel_max = 255.0  # read as 8-bit gray or RGB
 
     def check_files(self, root, **options):
         root_folder(root)

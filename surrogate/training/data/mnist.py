@@ -20,6 +20,7 @@ STEMS = (*IDX_FILES["train"], *IDX_FILES["test"])
 class IdxImages(FixedShape):
     SHAPE = DataShape((1, 28, 28), 10)
     can_download = True
+    pixel_max = 255.0
     folder = ""  # torchvision's class, and its folder under root
 
     def folders(self, root: str | Path) -> list[Path]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -27,6 +28,9 @@ class Task:
     name: ClassVar[str]
     metric: ClassVar[str]
     higher_is_better: ClassVar[bool]
+    # How the data reach the network: ``standard`` (each channel to mean 0, std 1 over the
+    # training split) or ``unit`` (pixel intensities in [0, 1], for a likelihood of the pixels).
+    scale: ClassVar[str] = "standard"
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
@@ -51,6 +55,10 @@ class Task:
     def mode(self) -> str:
         """``max`` or ``min``: how Lightning's checkpoint callbacks read the metric."""
         return "max" if self.higher_is_better else "min"
+
+    def illustrate(self, net: torch.nn.Module, batch: Any, output_dir: Path) -> None:
+        """Write pictures of the trained network on a test ``batch`` into ``output_dir`` (the
+        run calls it once, after testing); nothing by default."""
 
     def headline(self) -> dict[str, Any]:
         """What ``metrics.json`` says of the headline metric."""
