@@ -41,7 +41,7 @@ def torch_at_least(version: str, minimum: tuple[int, ...]) -> bool:
     Compared as versions, never as strings ("2.10.0" is after "2.9.1"); a local suffix
     ("+cu130") is ignored and a pre-release of ``minimum`` ("2.14.0a0+git...") counts as before it.
     """
-    return TorchVersion(version) >= minimum
+    return bool(TorchVersion(version) >= minimum)  # type: ignore[operator]
 
 
 # torch.compile of torch 2.11 returns a zero gradient for a relaxed op (its smooth forward through

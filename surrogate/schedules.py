@@ -41,7 +41,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -147,12 +147,13 @@ class Schedule:
         return self._at(math.inf)
 
     def _at(self, t: float) -> float:
-        start, end = self.start, self.end
+        # __post_init__ has set end for every kind, rate for gumbel and length for the others.
+        start, end = self.start, cast(float, self.end)
         if self.kind == "constant":
             return start
         if self.kind == "gumbel":
-            return max(end, start * math.exp(-self.rate * t))
-        u = min(t / self.length, 1.0)
+            return max(end, start * math.exp(-cast(float, self.rate) * t))
+        u = min(t / cast(float, self.length), 1.0)
         if self.kind == "linear":
             return start + (end - start) * u
         if self.kind == "cosine":

@@ -31,12 +31,12 @@ def param(default: float, *, above: float = 0.0, at_least: bool = False, integer
     )
 
 
-def _valid_range(meta: dict) -> str:
+def _valid_range(meta: Mapping[str, Any]) -> str:
     kind = "an integer" if meta["integer"] else "a finite number"
     return f"{kind} {'>=' if meta['at_least'] else '>'} {meta['above']:g}"
 
 
-def _check_param(owner: str, name: str, value: Any, meta: dict) -> float | int:
+def _check_param(owner: str, name: str, value: Any, meta: Mapping[str, Any]) -> float | int:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok:
         value_f = float(value)

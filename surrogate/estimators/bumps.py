@@ -295,5 +295,5 @@ class Custom(Bump):
         return self.integral(r)
 
     @property
-    def relaxable(self) -> bool:  # type: ignore[override]  (per instance: with an integral)
+    def relaxable(self) -> bool:  # type: ignore[override]  # per instance: with an integral
         return self.integral is not None

@@ -39,7 +39,7 @@ def available(op: str | None = None) -> tuple[str, ...]:
 def parameters(name: str) -> dict[str, float | int]:
     """The parameters of the estimator called ``name`` with their defaults; a default's type
     (``int`` or ``float``) is the parameter's (``perturbed``'s ``samples`` is an int)."""
-    return {f.name: f.default for f in dataclasses.fields(_lookup(name))}
+    return {f.name: f.default for f in dataclasses.fields(_lookup(name))}  # type: ignore[misc]
 
 
 def _lookup(name: str) -> type[Estimator]:

@@ -192,23 +192,24 @@ def test_the_models_folder_is_the_registry():
         assert (ROOT / "configs" / "model" / f"{name}.yaml").is_file()
 
 
-def _readme_block(first_line: str) -> str:
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("\n" + first_line + "\n") + 1
-    return readme[start : readme.index("```", start)]
+def _docs_block(first_line: str) -> str:
+    """A block of the documentation's page on a network of your own, by its first line."""
+    page = (ROOT / "docs" / "own-model" / "extending.md").read_text()
+    start = page.index("\n" + first_line + "\n") + 1
+    return page[start : page.index("```", start)]
 
 
-def test_the_readme_s_network_example_trains_as_printed(tmp_path, monkeypatch):
-    """The README's two files of a new network: its module (imported from a folder of its own,
+def test_the_docs_network_example_trains_as_printed(tmp_path, monkeypatch):
+    """The documentation's two files of a new network: its module (imported from a folder of its own,
     as the models package would import it) and its YAML (on Hydra's search path), then
     ``model=mlp`` trains."""
-    (tmp_path / "readme_mlp.py").write_text(_readme_block("# surrogate/training/models/mlp.py"))
+    (tmp_path / "readme_mlp.py").write_text(_docs_block("# surrogate/training/models/mlp.py"))
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("readme_mlp")
     try:
         (tmp_path / "conf" / "model").mkdir(parents=True)
         (tmp_path / "conf" / "model" / "mlp.yaml").write_text(
-            _readme_block("# configs/model/mlp.yaml")
+            _docs_block("# configs/model/mlp.yaml")
         )
         search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
         config = compose_config(["model=mlp", search, "op=atan", *FAST], tmp_path / "run")

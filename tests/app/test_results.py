@@ -1,5 +1,5 @@
 """The committed results: each report under benchmarks/results/ is what its runs' metrics.json give,
-and the README's result tables are generated from those reports."""
+and the result tables of the README and the documentation are generated from those reports."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.app.helpers import ROOT
 from tests.app.test_report import check_significance, read_csv, table_rows, write_run
 
 RESULTS = ROOT / "benchmarks" / "results"
-README_TABLES = ROOT / "benchmarks" / "readme_tables.py"
+DOC_TABLES = ROOT / "benchmarks" / "doc_tables.py"
 SWEEPS = sorted(p.name for p in RESULTS.iterdir() if (p / "comparison.csv").is_file())
 THRESHOLDS = {"compare_fashion": (0.8, 0.85, 0.9), "schedules_fashion": (0.8, 0.85, 0.9)}
 
@@ -39,16 +39,16 @@ def test_each_report_is_recomputed_from_its_runs(name, tmp_path):
         assert (copy / report).read_text() == (RESULTS / name / report).read_text(), report
 
 
-def test_the_readme_tables_are_generated_from_the_reports():
+def test_the_result_tables_are_generated_from_the_reports():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "readme_tables.py"), "--check"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, str(DOC_TABLES), "--check"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
-    readme = (ROOT / "README.md").read_text()
+    results = (ROOT / "docs" / "results.md").read_text()
     for name in ("compare_fashion", "compare", "compare_argmax", "schedules", "schedules_gumbel",
-                 "compare.diagnostics", "schedules.diagnostics"):  # fmt: skip
-        assert f"<!-- results:{name} -->" in readme
+                 "compare.diagnostics", "schedules.diagnostics", "schedules_fashion"):  # fmt: skip
+        assert f"<!-- results:{name} -->" in results
+    assert "<!-- results:compare_fashion.headline -->" in (ROOT / "README.md").read_text()
 
 
 @pytest.mark.parametrize("name", SWEEPS)
@@ -76,10 +76,10 @@ def test_each_reports_significance_marks_match_a_hand_computation(name):
         }  # fmt: skip
 
 
-def test_a_readme_table_shows_each_mark_as_its_report_does(tmp_path, monkeypatch):
+def test_a_result_table_shows_each_mark_as_its_report_does(tmp_path, monkeypatch):
     """References, ranks and every comparison's mark (its test and corrected p) pass from a report
-    to the README table unchanged, Welch's test included (the committed sweeps pair every row)."""
-    spec = importlib.util.spec_from_file_location("readme_tables", README_TABLES)
+    to the documentation's table unchanged, Welch's test included (the committed sweeps pair every row)."""
+    spec = importlib.util.spec_from_file_location("doc_tables", DOC_TABLES)
     tables = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tables)
     runs = {"relaxed": (0, [0.95, 0.955, 0.96]), "a": (0, [0.90, 0.91, 0.92])}
@@ -90,9 +90,9 @@ def test_a_readme_table_shows_each_mark_as_its_report_does(tmp_path, monkeypatch
     write_report(tmp_path / "mini", (0.9,))
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
     monkeypatch.setitem(tables.THRESHOLDS, "mini", ("0.9",))
-    readme = table_rows("\n\n" + tables.table("mini"))
+    page = table_rows("\n\n" + tables.table("mini"))
     report = table_rows((tmp_path / "mini" / "comparison.md").read_text())
-    assert readme.keys() == report.keys() == {"header", "relaxed", "a", "b"}
-    for key in readme:
-        assert readme[key][:7] == report[key][:7], key
-    assert readme["b"][4].startswith("worse (Welch p ") and readme["relaxed"][0] == "ref"
+    assert page.keys() == report.keys() == {"header", "relaxed", "a", "b"}
+    for key in page:
+        assert page[key][:7] == report[key][:7], key
+    assert page["b"][4].startswith("worse (Welch p ") and page["relaxed"][0] == "ref"

@@ -1,14 +1,16 @@
-"""The README's result tables, generated from the committed sweep reports.
+"""The result tables of README.md and the documentation pages, generated from the committed sweep
+reports.
 
-    python benchmarks/readme_tables.py           # rewrite the tables in README.md
-    python benchmarks/readme_tables.py --check   # exit 1 if README.md differs from the reports
+    python benchmarks/doc_tables.py           # rewrite the tables in README.md and docs/
+    python benchmarks/doc_tables.py --check   # exit 1 if a page differs from the reports
 
-Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in README.md and
+Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in a page and
 is made from ``benchmarks/results/NAME/comparison.csv``, the report that
 ``python -m surrogate.training.report benchmarks/results/NAME`` rebuilds from the runs'
 ``metrics.json`` in that folder (add ``--thresholds 0.8 0.85 0.9`` for the Fashion-MNIST ones,
 ``compare_fashion`` and ``schedules_fashion``, whose experiments pick those thresholds).
-``NAME.diagnostics`` is the table of the same report's final hard-op diagnostics.
+``NAME.diagnostics`` is the table of the same report's final hard-op diagnostics, and
+``NAME.headline`` the short table of its headline metric alone (the README's).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from surrogate.training.report.significance import mark
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-README = ROOT / "README.md"
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # Which thresholds of each report the README shows (epochs and seconds to reach them).
 THRESHOLDS = {
     "compare_fashion": ("0.85", "0.9"),
@@ -86,10 +88,30 @@ def diagnostics_table(name: str) -> str:
     return "\n".join(lines)
 
 
+def headline_table(name: str) -> str:
+    """Each configuration's headline metric and its mark against the best estimator."""
+    rows, columns = _read(name)
+    swept, metric = columns[: columns.index("seeds")], _headline(columns)
+    head = ["rank", *swept, metric.replace("_", " "), "vs best estimator"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rank = 0
+    for row in rows:
+        reference = row["reference"] == "true"
+        rank += not reference
+        best = mark(row["vs_best_estimator"], float(row["p_vs_best_estimator"] or "nan"),
+                    row["test_vs_best_estimator"])  # fmt: skip
+        cells = ["ref" if reference else str(rank), *(f"`{row[k]}`" for k in swept)]
+        cells += [_pm(row, metric), best or "reference"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def table(name: str) -> str:
     """The Markdown table of ``benchmarks/results/NAME/comparison.csv``."""
     if name.endswith(".diagnostics"):
         return diagnostics_table(name.removesuffix(".diagnostics"))
+    if name.endswith(".headline"):
+        return headline_table(name.removesuffix(".headline"))
     rows, columns = _read(name)
     swept, metric = columns[: columns.index("seeds")], _headline(columns)
     short = metric.removeprefix("test_")
@@ -133,15 +155,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     args = parser.parse_args()
-    text = README.read_text()
-    new = render(text)
-    if args.check:
+    stale = []
+    for page in PAGES:
+        text = page.read_text()
+        new = render(text)
         if new != text:
-            print("README.md's result tables differ from benchmarks/results; run "
-                  "python benchmarks/readme_tables.py", file=sys.stderr)  # fmt: skip
-            return 1
-        return 0
-    README.write_text(new)
+            stale.append(page.relative_to(ROOT).as_posix())
+            if not args.check:
+                page.write_text(new)
+    if args.check and stale:
+        print(f"The result tables of {', '.join(stale)} differ from benchmarks/results; run "
+              "python benchmarks/doc_tables.py", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
