@@ -12,8 +12,12 @@ or all zero, as ``loss.backward()`` would leave them. Each is attributed through
 graph to the first recorded op downstream of it (``surrogate.audit.attribution``): a hard op, an
 op the audit does not recognise (``detach``, an integer cast, a call under ``no_grad``), or none
 ("not used in the forward"). Then it runs the same forward with every recorded hard op made
-straight-through: a hard op whose healed result gets no gradient but whose input gets one as
-written is "handled by the model" and gets no remedy. A backward that raises, as heaviside's
+straight-through, to see which healed results a gradient reaches. Each call site (the module
+and the line that call an op, ``surrogate.intercept.sites``) is ``cut``, ``handled by the
+model`` (the model routes a gradient from the op's result to its input, ``surrogate.audit.routes``,
+or the op runs in the model's own ``autograd.Function``) or ``does not reach the loss``. The
+report's ``scope`` is its cut sites: ``surrogate.intercept(..., only=report)`` changes those
+calls and no others. A backward that raises, as heaviside's
 does, is reported in ``report.error``, not raised. The model runs in its current train/eval mode;
 its buffers (BatchNorm statistics), the RNG and every ``.grad`` are left as they were.
 
@@ -34,6 +38,7 @@ from surrogate.audit.attribution import causes
 from surrogate.audit.findings import CUT, HANDLED, UNREACHED, Finding, Report
 from surrogate.audit.modes import Event, Healer, Recorder
 from surrogate.callable_module import make_callable
+from surrogate.intercept.sites import Modules
 
 __all__ = ["Finding", "Report", "audit"]
 
@@ -112,10 +117,12 @@ def audit(
             if t.device.type == "cuda"
         }
     )
-    recorder = Recorder(lambda: path[-1], {id(p): n for n, p in named})
+    modules = Modules(model)
+    recorder = Recorder(lambda: path[-1], {id(p): n for n, p in named}, modules)
     try:
         with torch.random.fork_rng(devices=devices):
             plain, error = gradients(model, inputs, params, loss, recorder)
+        recorder.routes.settle()
         recorder.remove()
         restore(buffers)
         healer = Healer(recorder.plan, recorder.events)
@@ -129,36 +136,37 @@ def audit(
     dead = [n for n, g in zip(names, plain, strict=True) if not has_gradient(g)]
     revived = {n for n, g in zip(names, healed, strict=True) if has_gradient(g)}
     grads = dict(zip(names, plain, strict=True))
-    why, cut, behind = causes(
-        dead, dict(named), grads, recorder.used, recorder.events, revived, error
-    )
+    why, cut, _ = causes(dead, dict(named), grads, recorder.used, recorder.events, revived, error)
     reached = None if healed_error is not None or healer.lost else healer.reached
-    return Report(findings(recorder.events, reached, cut, behind), dead, error, len(names), why)
+    found = findings(recorder.events, reached, cut)
+    return Report(found, dead, error, len(names), why, modules)
 
 
-def findings(events: list[Event], reached: dict | None, cut: dict, behind: set) -> list[Finding]:
-    """One finding per (module, op) of the hard events, in the order they made a float result.
+def findings(events: list[Event], reached: dict | None, cut: dict) -> list[Finding]:
+    """One finding per call site of the hard events, in the order they made a float result.
 
-    Its status: ``handled by the model`` when its input got a gradient as written or no dead
-    parameter lies upstream of it (``behind``: the model routes the gradient past it); else
-    ``cut`` when a gradient reached one of its healed results (``reached``; None when the healed
-    pass failed); else ``does not reach the loss``.
+    Its status: ``handled by the model`` when the call runs in the model's own
+    ``autograd.Function`` or the model routes a gradient from its result to its input
+    (``surrogate.audit.routes``); else ``cut`` when a gradient reached one of its healed results
+    (``reached``; None when the healed pass failed); else ``does not reach the loss``.
     """
-    groups: dict[tuple[str, str], list[Event]] = {}
+    groups: dict = {}
     for event in sorted((e for e in events if e.hard), key=lambda e: e.heals[0]):
         groups.setdefault(event.key, []).append(event)
     out = []
     for key, group in groups.items():
-        names = tuple(cut.get(key, ()))
-        fed = any(e.fed for e in group)
-        if fed or key not in behind:
+        own = next((e.own for e in group if e.own), None)
+        if own is not None or any(e.routed for e in group):
             status = HANDLED
         elif reached is None or reached.get(key):
             status = CUT
         else:
             status = UNREACHED
-        module, op = key
-        out.append(Finding(op, module, sum(e.numel for e in group), len(group), status, names))
+        first = group[0]
+        out.append(
+            Finding(first.op, first.module, sum(e.numel for e in group), len(group), status,
+                    tuple(cut.get(key, ())), first.site, own)
+        )  # fmt: skip
     return out
 
 

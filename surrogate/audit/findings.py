@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from surrogate.intercept.sites import Modules, Scope, Site
+
 # What PyTorch's autograd gives each hard op: a zero gradient, no graph at all past it (an integer
 # or boolean output), or an error in backward.
 PYTORCH_GIVES = {
@@ -22,6 +24,14 @@ REMEDIES = {
     **dict.fromkeys(("gt", "ge", "lt", "le"), "surrogate.intercept(step=...)"),
     **dict.fromkeys(("eq", "ne"), "surrogate.argmax for a one-hot of the maximum"),
 }
+# The intercept keyword of each op it follows, and an estimator to start from.
+KEYWORDS = {
+    **dict.fromkeys(("sign", "sgn"), "sign"),
+    **dict.fromkeys(("round", "floor", "ceil", "trunc", "fix"), "round"),
+    **dict.fromkeys(("heaviside", "gt", "ge", "lt", "le"), "step"),
+    **dict.fromkeys(("argmax", "argmin", "max", "min", "topk"), "argmax"),
+}
+SUGGESTED = {"step": "atan", "sign": "atan", "round": "atan", "argmax": "softmax"}
 CUT, HANDLED, UNREACHED = "cut", "handled by the model", "does not reach the loss"
 STATUSES = (CUT, HANDLED, UNREACHED)
 ROOT = "(model)"  # how the table shows the root module, whose name in named_modules() is ''
@@ -57,6 +67,8 @@ class Finding:
     calls: int = 1
     status: str = CUT
     cuts: tuple[str, ...] = ()
+    site: Site | None = None
+    own: str | None = None  # the model's own autograd.Function the op runs in
 
     @property
     def pytorch(self) -> str:
@@ -66,6 +78,8 @@ class Finding:
     def remedy(self) -> str:
         if self.status == CUT:
             return REMEDIES[self.op]
+        if self.own is not None:
+            return f"none: {self.status} (its autograd.Function {self.own})"
         return f"none: {self.status}"
 
     @property
@@ -89,6 +103,24 @@ class Report:
     error: str | None = None
     parameters: int = 0  # how many parameters require grad
     causes: dict[str, str] = field(default_factory=dict)
+    modules: Modules | None = field(default=None, repr=False)
+
+    @property
+    def scope(self) -> Scope:
+        """The cut call sites, for ``surrogate.intercept(..., only=report)``."""
+        if self.modules is None:
+            raise ValueError("this report was not made by surrogate.audit: it has no call sites")
+        return Scope(self.modules, (f.site for f in self.findings if f.status == CUT))
+
+    @property
+    def remedy(self) -> str | None:
+        """The one-liner that gives estimators to the cut call sites and to no others."""
+        keywords = sorted({KEYWORDS[f.op] for f in self.findings
+                           if f.status == CUT and f.op in KEYWORDS})  # fmt: skip
+        if not keywords:
+            return None
+        named = ", ".join(f'{k}="{SUGGESTED[k]}"' for k in keywords)
+        return f"with surrogate.intercept({named}, only=surrogate.audit(model, x, loss=fn)):"
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
@@ -124,4 +156,6 @@ class Report:
         lines += [f"  {cause}: {', '.join(names)}" for cause, names in groups.items()]
         if self.error:
             lines.append(f"backward raised: {self.error}")
+        if self.remedy:
+            lines.append(f"remedy (the cut call sites only): {self.remedy}")
         return "\n".join(lines)

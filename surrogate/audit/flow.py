@@ -70,13 +70,18 @@ class HardCall:
     source: Callable[[], Tensor]
 
 
-def grad_carrying(x: Any) -> bool:
-    return isinstance(x, Tensor) and x.is_floating_point() and x.requires_grad
+def grad_carrying(x: Any, inside_function: bool = False) -> bool:
+    """A float tensor that requires grad (any float tensor inside a model's own Function)."""
+    if not (isinstance(x, Tensor) and x.is_floating_point()):
+        return False
+    return inside_function or x.requires_grad
 
 
-def recognise(func, args: tuple, kwargs: dict) -> HardCall | None:
+def recognise(func, args: tuple, kwargs: dict, inside_function: bool = False) -> HardCall | None:
     """The hard op this call is, if any of its float inputs requires grad (grad mode aside: a
-    custom ``autograd.Function`` runs its forward with grad disabled)."""
+    custom ``autograd.Function`` runs its forward with grad disabled). ``inside_function``: the
+    call runs in the forward of the model's own Function, where every float input counts, also a
+    tensor made there."""
     if func in COMPARE:
         op = COMPARE[func]
         a, b = first_arg(args, kwargs), arg(args, kwargs, 1, "other")
@@ -85,14 +90,14 @@ def recognise(func, args: tuple, kwargs: dict) -> HardCall | None:
         # same; they are taken as the commoner x > p.
         if func in OPERATORS and reflected(a, b):
             op, a, b = REFLECTED[op], b, a
-        inputs = [t for t in (a, b) if grad_carrying(t)]
+        inputs = [t for t in (a, b) if grad_carrying(t, inside_function)]
         if not inputs:
             return None
         if op in ("lt", "le"):
             return HardCall(op, "mask", inputs, lambda: b - a)
         return HardCall(op, "mask", inputs, lambda: a - b)
     x = first_arg(args, kwargs)
-    if not grad_carrying(x):
+    if not grad_carrying(x, inside_function):
         return None
     if func in ZERO:
         return HardCall(ZERO[func], "zero", [x], lambda: x)

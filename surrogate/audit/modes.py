@@ -16,12 +16,10 @@ them.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch.autograd.function import FunctionCtx
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
@@ -35,8 +33,11 @@ from surrogate.audit.flow import (
     tensor_args,
     written,
 )
+from surrogate.audit.functions import running_function
+from surrogate.audit.routes import Routes
 from surrogate.estimators import estimator
 from surrogate.intercept import Intercept
+from surrogate.intercept.sites import Modules, Site
 from surrogate.op_estimators import OpEstimator
 from surrogate.torch_calls import bypass, bypassed
 
@@ -55,23 +56,13 @@ def call_name(func) -> str:
     return name.strip("_") or name
 
 
-def running_function() -> type | None:
-    """The ``torch.autograd.Function`` whose ``forward(ctx, ...)`` is running, if any."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        ctx = frame.f_locals.get("ctx")
-        if isinstance(ctx, FunctionCtx):
-            return getattr(type(ctx), "_forward_cls", None)
-        frame = frame.f_back
-    return None
-
-
 @dataclass(eq=False)
 class Event:
     """A hard-op call (``kind`` zero, mask or index) or an unrecognised ``cut``: its op, the
-    module that called it, the elements it decides (``numel``), the grad-carrying tensors it
-    read, whether it made a float result (``hard``) and whether those tensors got a non-zero
-    gradient in the backward (``fed``)."""
+    module that called it and its call ``site``, the elements it decides (``numel``), the
+    grad-carrying tensors it read, whether it made a float result (``hard``), the model's own
+    ``autograd.Function`` it ran in (``own``), and whether the model routes a gradient from its
+    result to its input (``routed``, see ``surrogate.audit.routes``)."""
 
     op: str
     kind: str
@@ -79,34 +70,41 @@ class Event:
     inputs: list[Tensor]
     numel: int = 0
     hard: bool = False
-    fed: bool = False
+    site: Site | None = None
+    own: str | None = None
+    routed: bool = False
     created: int = -1  # the call number that made it
     heals: list[int] = field(default_factory=list)  # call numbers of the float results
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.module, self.op)
+    def key(self) -> Site | tuple[str, str]:
+        return self.site if self.site is not None else (self.module, self.op)
+
+
+def library_function(cls: type) -> bool:
+    """A Function of torch or of this library (not of its training app's models)."""
+    package = cls.__module__.split(".")
+    return package[0] in ("torch", "surrogate") and package[:2] != ["surrogate", "training"]
 
 
 class Recorder(TorchFunctionMode):
     """Writes down the ``events`` of one forward, the calls to heal (``plan``: call number ->
     the events whose float results it made) and, for each parameter in ``params`` (id -> name),
-    the first call that read it (``used``). ``remove()`` drops its gradient hooks."""
+    the first call that read it (``used``); ``routes`` follows each hard result to where the model
+    meets it with a gradient. ``remove()`` drops its gradient hooks."""
 
-    def __init__(self, where: Callable[[], str], params: dict[int, str]):
+    def __init__(self, where: Callable[[], str], params: dict[int, str], modules: Modules):
         super().__init__()
-        self.where, self.params = where, params
+        self.where, self.params, self.modules = where, params, modules
         self.events: list[Event] = []
         self.plan: dict[int, tuple[object, list[Event]]] = {}
         self.used: dict[str, str] = {}
         self.tracked = WeakTensorKeyDictionary()  # mask or index -> the events it comes from
-        self.handles: list = []
+        self.routes = Routes()
         self.count = 0
 
     def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.handles.clear()
+        self.routes.remove()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -118,30 +116,31 @@ class Recorder(TorchFunctionMode):
             name = self.params.get(id(t))
             if name is not None and name not in self.used:
                 self.used[name] = call_name(func)
-        call = None
+        call, own = None, None
         if torch.is_grad_enabled():
             call = recognise(func, args, kwargs)
-        elif any(t.requires_grad for t in tensors):
+        elif any(t.is_floating_point() for t in tensors):
             owner = running_function()
-            if owner is not None and owner.__module__.split(".")[0] == "surrogate":
-                return func(*args, **kwargs)  # the library's own op
+            if owner is not None and library_function(owner):
+                return func(*args, **kwargs)
             if owner is not None:  # the model's own Function: it defines the gradient
-                call = recognise(func, args, kwargs)
+                call, own = recognise(func, args, kwargs, inside_function=True), owner.__name__
         if call is not None:
-            return self.hard_op(n, call, func, args, kwargs)
+            return self.hard_op(n, call, func, args, kwargs, own)
         out = func(*args, **kwargs)
+        result = written(func, args, kwargs, out)
         sources = {id(e): e for t in tensors for e in self.tracked.get(t, ())}
         if sources:
-            self.follow(n, func, list(sources.values()), written(func, args, kwargs, out))
+            self.follow(n, func, list(sources.values()), result)
         elif self.cuts(tensors, out):
             inputs = [t for t in tensors if t.requires_grad]
             self.events.append(Event(call_name(func), "cut", self.where(), inputs, created=n))
+        self.routes.meet(func, args, tensors, result)
         return out
 
-    def hard_op(self, n: int, call: HardCall, func, args, kwargs):
-        event = Event(call.op, call.kind, self.where(), call.inputs, created=n)
-        for t in call.inputs:  # hooked before an in-place call (x.sign_()) writes its input
-            self.handles.append(t.register_hook(lambda g, e=event: self.feed(e, g)))
+    def hard_op(self, n: int, call: HardCall, func, args, kwargs, own: str | None):
+        site = self.modules.site()
+        event = Event(call.op, call.kind, self.where(), call.inputs, created=n, site=site, own=own)
         out = func(*args, **kwargs)
         self.events.append(event)
         if call.kind == "mask":
@@ -151,13 +150,11 @@ class Recorder(TorchFunctionMode):
             event.numel = call.inputs[0].numel()
             if call.kind == "index":
                 self.tracked[index_of(call, out)] = (event,)
+                if isinstance(out, tuple) and out[0].requires_grad:  # max, min, topk's values
+                    self.routes.watch_values(event, out[0])
             else:
-                self.heal(n, func, event)
+                self.heal(n, func, event, written(func, args, kwargs, out))
         return out
-
-    @staticmethod
-    def feed(event: Event, g: Tensor) -> None:
-        event.fed = event.fed or nonzero(g)
 
     def follow(self, n: int, func, sources: list[Event], result) -> None:
         kept = []
@@ -166,14 +163,15 @@ class Recorder(TorchFunctionMode):
             if what == "follow":
                 kept.append(event)
             elif what == "hard":
-                self.heal(n, func, event)
+                self.heal(n, func, event, result)
         if kept:
             self.tracked[result] = tuple(kept)
 
-    def heal(self, n: int, func, event: Event) -> None:
+    def heal(self, n: int, func, event: Event, result: Tensor) -> None:
         event.hard = True
         event.heals.append(n)
         self.plan.setdefault(n, (func, []))[1].append(event)
+        self.routes.add(event, result)
 
     @staticmethod
     def cuts(tensors: list[Tensor], out) -> bool:

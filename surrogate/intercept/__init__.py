@@ -93,6 +93,7 @@ from typing import Any
 from surrogate.callable_module import make_callable
 from surrogate.intercept.functions import HeavisideFunction, SurrogateFunction
 from surrogate.intercept.mode import Intercept
+from surrogate.intercept.sites import Scope
 from surrogate.op_estimators import parse_ops
 
 __all__ = ["Intercept", "SurrogateFunction", "HeavisideFunction", "intercept"]
@@ -105,6 +106,7 @@ def intercept(
     round: Any = None,  # noqa: A002  (the op is called round)
     argmax: Any = None,
     training: bool = False,
+    only: Any = None,
     **unknown: Any,
 ) -> Intercept:
     """A context manager under which plain torch hard ops get the named estimators' backward.
@@ -117,13 +119,32 @@ def intercept(
     behaviour. ``training=True`` lets ``gumbel`` and ``reinmax`` sample the one-hot (like
     ``surrogate.ArgMax`` in training mode); by default every forward is PyTorch's. See the module
     docstring for the calls covered and how argmax reaches the logits.
+
+    ``only=surrogate.audit(model, x, loss=fn)`` acts only at the call sites that audit found
+    ``cut`` in that model (``surrogate.intercept.sites``: the module and the line that make the
+    call); every other call, such as a hard op whose gradient the model routes itself, runs as
+    PyTorch runs it, forward and backward. Without ``only``, every call is changed.
     """
     ops = parse_ops(
         {"step": step, "sign": sign, "round": round, "argmax": argmax, **unknown}, "intercept"
     )
     if not isinstance(training, bool):
         raise ValueError(f"intercept: training must be True or False, got {training!r}")
-    return Intercept(ops, training=training)
+    return Intercept(ops, training=training, scope=scope_of(only))
+
+
+def scope_of(only: Any) -> Scope | None:
+    """The call sites of ``only``, a ``surrogate.audit`` report: those it found cut."""
+    from surrogate.audit.findings import Report
+
+    if only is None:
+        return None
+    if not isinstance(only, Report):
+        raise ValueError(
+            "intercept: only must be the report of surrogate.audit(model, *inputs, loss=...), "
+            f"got {type(only).__name__} {only!r:.60}"
+        )
+    return only.scope
 
 
 make_callable(__name__)

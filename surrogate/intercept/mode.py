@@ -19,6 +19,7 @@ from surrogate.hardops import ROUND, SIGN, RoundOp
 from surrogate.intercept.compare import CompareHandlers
 from surrogate.intercept.functions import HeavisideFunction, SurrogateFunction
 from surrogate.intercept.index import IndexHandlers
+from surrogate.intercept.sites import Scope
 from surrogate.op_estimators import OpEstimator, summary
 from surrogate.torch_calls import (
     ARITHMETIC,
@@ -84,33 +85,37 @@ class Intercept(CompareHandlers, IndexHandlers, TorchFunctionMode):
     _eager = False  # whether __torch_function__ is wrapped in torch.compiler.disable yet
     casts = CASTS
 
-    def __init__(self, ops: Mapping[str, OpEstimator], training: bool = False):
+    def __init__(
+        self, ops: Mapping[str, OpEstimator], training: bool = False, scope: Scope | None = None
+    ):
         super().__init__()
         self.ops = {op: OpEstimator(*choice) for op, choice in ops.items()}
         self.training = bool(training)
+        self.scope = scope
         self.handlers: dict[Any, Any] = {}
+        self.creators: set = set()  # the calls that make a hard op's result: sign, x > t, argmax
         self.indices = WeakTensorKeyDictionary()  # argmax output -> Picked
         self.values = WeakTensorKeyDictionary()  # mask or integer one-hot -> make(dtype)
         if "sign" in ops:
-            self.handle(methods("sign", "sgn"), self.sign)
-            self.handle((Tensor.sign_, Tensor.sgn_), self.in_place(torch.sign, self.sign))
+            self.handle_op(methods("sign", "sgn"), self.sign)
+            self.handle_op((Tensor.sign_, Tensor.sgn_), self.in_place(torch.sign, self.sign))
         if "round" in ops:
-            self.handle(methods("round"), self.round)
-            self.handle((Tensor.round_,), self.in_place(torch.round, self.round))
-            self.handle(methods("floor", "ceil"), self.floor_ceil)
-            self.handle((Tensor.floor_,), self.in_place(torch.floor, self.floor_ceil))
-            self.handle((Tensor.ceil_,), self.in_place(torch.ceil, self.floor_ceil))
-            self.handle(methods("trunc", "fix"), self.trunc)
-            self.handle((Tensor.trunc_, Tensor.fix_), self.in_place(torch.trunc, self.trunc))
+            self.handle_op(methods("round"), self.round)
+            self.handle_op((Tensor.round_,), self.in_place(torch.round, self.round))
+            self.handle_op(methods("floor", "ceil"), self.floor_ceil)
+            self.handle_op((Tensor.floor_,), self.in_place(torch.floor, self.floor_ceil))
+            self.handle_op((Tensor.ceil_,), self.in_place(torch.ceil, self.floor_ceil))
+            self.handle_op(methods("trunc", "fix"), self.trunc)
+            self.handle_op((Tensor.trunc_, Tensor.fix_), self.in_place(torch.trunc, self.trunc))
         if "step" in ops:
-            self.handle(methods("heaviside"), self.heaviside)
-            self.handle((Tensor.heaviside_,), self.in_place(torch.heaviside, self.heaviside))
-            self.handle(INEQUALITIES, self.compare)
+            self.handle_op(methods("heaviside"), self.heaviside)
+            self.handle_op((Tensor.heaviside_,), self.in_place(torch.heaviside, self.heaviside))
+            self.handle_op(INEQUALITIES, self.compare)
         if "argmax" in ops:
-            self.handle(methods("argmax"), self.argmax)
-            self.handle(methods("argmin"), self.argmin)
-            self.handle(methods("max", "min"), self.max_min)
-            self.handle(methods("topk"), self.topk)
+            self.handle_op(methods("argmax"), self.argmax)
+            self.handle_op(methods("argmin"), self.argmin)
+            self.handle_op(methods("max", "min"), self.max_min)
+            self.handle_op(methods("topk"), self.topk)
             self.handle((F.one_hot,), self.one_hot)
             self.handle(SCATTERS, self.scatter)
             self.handle(LOOKUPS, self.lookup)
@@ -126,8 +131,14 @@ class Intercept(CompareHandlers, IndexHandlers, TorchFunctionMode):
     def handle(self, funcs, handler) -> None:
         self.handlers.update(dict.fromkeys(funcs, handler))
 
+    def handle_op(self, funcs, handler) -> None:
+        """``handle`` for calls that make a hard op's result, the calls a scope decides."""
+        self.handle(funcs, handler)
+        self.creators.update(funcs)
+
     def __repr__(self) -> str:
-        return f"intercept({summary(self.ops)}{', training=True' if self.training else ''})"
+        only = f", only={len(self.scope.sites)} call sites" if self.scope is not None else ""
+        return f"intercept({summary(self.ops)}{', training=True' if self.training else ''}{only})"
 
     def __enter__(self):
         # torch.compile must not trace into the mode: decorated here, at first use, not at import
@@ -141,6 +152,8 @@ class Intercept(CompareHandlers, IndexHandlers, TorchFunctionMode):
         kwargs = kwargs or {}
         handler = self.handlers.get(func)
         if handler is None or bypassed():
+            return func(*args, **kwargs)
+        if self.scope is not None and func in self.creators and not self.scope.covers():
             return func(*args, **kwargs)
         with bypass():
             return handler(func, args, kwargs)

@@ -13,6 +13,7 @@ from torch import nn
 import surrogate
 from surrogate.audit.findings import CUT, HANDLED
 from surrogate.audit.modes import Healer, Recorder
+from surrogate.intercept.sites import Modules
 from tests.tools.real_patterns import BinarizeSTE, mse, spike_fn
 
 
@@ -243,7 +244,7 @@ def test_dead_parameters_are_the_plain_backwards_and_each_is_attributed(name):
             c.startswith("unrecognised op: gradient all zero") for c in report.causes.values()
         )
     if status == HANDLED:
-        assert finding.remedy == "none: handled by the model"
+        assert finding.remedy.startswith("none: handled by the model")
         assert "handled by the model" in str(report)
     else:
         assert finding.remedy.startswith("surrogate.intercept(")
@@ -253,7 +254,7 @@ def test_dead_parameters_are_the_plain_backwards_and_each_is_attributed(name):
 
 def healed_dead(model, x, loss) -> list[str]:
     """The parameters still dead once the hard ops the recorder saw are straight-through."""
-    recorder = Recorder(lambda: "", {})
+    recorder = Recorder(lambda: "", {}, Modules(model))
     with recorder:
         model(x)
     recorder.remove()
@@ -298,7 +299,7 @@ def test_a_healed_comparison_steps_up_where_it_turns_true(compare, da, db):
     opposite: the gradient points where the comparison turns true."""
     a = torch.tensor([0.3, -0.2, 1.5], dtype=torch.float64, requires_grad=True)
     b = torch.tensor([0.1, 0.4, 1.0], dtype=torch.float64, requires_grad=True)
-    recorder = Recorder(lambda: "", {})
+    recorder = Recorder(lambda: "", {}, Modules(nn.Module()))
     with recorder:
         compare(a, b)
     recorder.remove()
@@ -355,7 +356,9 @@ def test_the_table_names_each_finding_its_dead_parameters_and_a_working_remedy()
     assert lines[1].split() == ["argmin", "(model)", "35", "1", "cut", "2",
                                 "surrogate.intercept(argmax=...)"]  # fmt: skip
     assert lines[2:] == ["dead parameters (2 of 5):",
-                         "  cut by argmin in (model): enc.weight, enc.bias"]  # fmt: skip
+                         "  cut by argmin in (model): enc.weight, enc.bias",
+                         "remedy (the cut call sites only): with surrogate.intercept("
+                         'argmax="softmax", only=surrogate.audit(model, x, loss=fn)):']  # fmt: skip
     torch.manual_seed(0)
     text = str(surrogate.audit(DetachTrick(), torch.randn(5, 4), loss=mse))
     assert text.splitlines()[1].endswith("  0  none: handled by the model")

@@ -154,9 +154,11 @@ def test_a_model_with_its_own_straight_through_is_handled_and_left_alone(name):
     model, x = CONTROLS[name]().to(D), torch.randn(5, 4, dtype=D)
     report = surrogate.audit(model, x, loss=mse)
     assert truth(model, x, mse) == [] and report.dead_parameters == []
-    [finding] = list(report)
-    handled = ("sign", HANDLED, "none: handled by the model")
-    assert (finding.op, finding.status, finding.remedy) == handled
+    calls = 2 if name == "own autograd.Function" else 1  # BinarizeSTE.apply at two call sites
+    assert len(report) == calls
+    for finding in report:
+        assert (finding.op, finding.status) == ("sign", HANDLED)
+        assert finding.remedy.startswith("none: handled by the model")
     out, plain = gradients(model, x, mse)
     for est in ("atan", "sigmoid"):
         got_out, got = gradients(model, x, mse, surrogate.intercept(sign=est))
