@@ -129,7 +129,8 @@ class CompareHandlers:
 
     def put(self, func, args, kwargs):
         """``y[mask] = v`` (``__setitem__``) and ``y.index_put_((mask,), v)``: a bool mask over
-        y's leading dims; v a number or a tensor broadcastable to y. As ``masked_fill``."""
+        y's leading dims, v a number or a tensor PyTorch writes into y[mask]. As ``masked_fill``,
+        with v − y taken where v lands (``written_jump``)."""
         y = first_arg(args, kwargs)
         key = arg(args, kwargs, 1, "indices")
         v = arg(args, kwargs, 2, "values")
@@ -140,13 +141,40 @@ class CompareHandlers:
         make = self.values.get(key) if isinstance(key, Tensor) else None
         if make is None or key.dtype != torch.bool or not is_real(y) or not self.joins():
             return func(*args, **kwargs)
-        if y.shape[: key.dim()] != key.shape or not broadcasts_to(v, y.shape):
+        if y.shape[: key.dim()] != key.shape:
+            return func(*args, **kwargs)
+        jump = written_jump(y, key, v)
+        if jump is None:
             return func(*args, **kwargs)
         out = y.clone()
         out[key] = v
         s = make(y.dtype).reshape(key.shape + (1,) * (y.dim() - key.dim()))
-        out = attach_jump(out, s, constant_like(v, y) - y.detach())
+        out = attach_jump(out, s, jump)
         if func in (torch.index_put, Tensor.index_put):
             return out
         y.copy_(out)
         return None if func is Tensor.__setitem__ else y
+
+
+def written_jump(y: Tensor, mask: Tensor, v) -> Tensor | None:
+    """v − y for ``y[mask] = v``, y + s·(v − y) by value; None for a v this does not cover.
+
+    ``y[mask]`` has shape (n, *rest), n the selected count. A number, or a tensor with fewer
+    dims (``rest`` or a suffix of it), is the same value for every element: v − y everywhere.
+    A tensor of shape (1, *rest) with n ≠ 1 is that too. A tensor of shape (n, *rest) gives each
+    selected element its own row: v − y there and 0 elsewhere (an element not selected has no v).
+    """
+    rest = y.shape[mask.dim() :]
+    if not isinstance(v, Tensor):
+        return constant_like(v, y) - y.detach() if isinstance(v, (int, float)) else None
+    v = v.detach().to(y.dtype)
+    if v.dim() <= len(rest):
+        return v - y.detach() if broadcasts_to(v, rest) else None
+    if v.dim() != len(rest) + 1 or not broadcasts_to(v.sum(0), rest):
+        return None
+    count = int(mask.sum())
+    if v.shape[0] == count:
+        rows = y.detach().clone()
+        rows[mask] = v
+        return rows - y.detach()
+    return v[0] - y.detach() if v.shape[0] == 1 else None
