@@ -71,10 +71,7 @@ def test_each_draw_is_a_sample_of_the_posterior(name, training):
     net = vae(name).train(training)
     logits = torch.tensor([[0.0, 1.0, -1.0], [2.0, 0.0, 0.5]]).expand(20000, 2, 3)
     torch.manual_seed(0)
-    if training:
-        z = net.draw(logits, None)
-    else:
-        z = net.draw(logits, torch.Generator().manual_seed(1))
+    z = net.draw(logits, None if training else torch.Generator().manual_seed(1))
     assert set(z.unique().tolist()) == {0.0, 1.0} and (z.sum(-1) == 1).all()
     np.testing.assert_allclose(z.mean(0).numpy(), logits[0].softmax(-1).numpy(), atol=0.015)
 

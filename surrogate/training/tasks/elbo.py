@@ -46,9 +46,7 @@ def kl_to_uniform(logits: torch.Tensor) -> torch.Tensor:
 
 def negative_elbo(output: LatentOutput) -> torch.Tensor:
     """Each image's −ELBO in nats: (B,)."""
-    recon = F.binary_cross_entropy_with_logits(
-        output.recon_logits, output.target, reduction="none"
-    )
+    recon = F.binary_cross_entropy_with_logits(output.recon_logits, output.target, reduction="none")
     return recon.flatten(1).sum(1) + kl_to_uniform(output.latent_logits)
 
 
