@@ -13,7 +13,5 @@ RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 def on_files(files, config):
     for path in sorted(RESULTS.rglob("*.png")):
         uri = "figures/" + path.relative_to(RESULTS).as_posix()
-        files.append(
-            File.generated(config, uri, abs_src_path=str(path))
-        )
+        files.append(File.generated(config, uri, abs_src_path=str(path)))
     return files

@@ -200,8 +200,8 @@ def _docs_block(first_line: str) -> str:
 
 
 def test_the_docs_network_example_trains_as_printed(tmp_path, monkeypatch):
-    """The documentation's two files of a new network: its module (imported from a folder of its own,
-    as the models package would import it) and its YAML (on Hydra's search path), then
+    """The documentation's two files of a new network: its module (imported from a folder of its
+    own, as the models package would import it) and its YAML (on Hydra's search path), then
     ``model=mlp`` trains."""
     (tmp_path / "readme_mlp.py").write_text(_docs_block("# surrogate/training/models/mlp.py"))
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -78,7 +78,8 @@ def test_each_reports_significance_marks_match_a_hand_computation(name):
 
 def test_a_result_table_shows_each_mark_as_its_report_does(tmp_path, monkeypatch):
     """References, ranks and every comparison's mark (its test and corrected p) pass from a report
-    to the documentation's table unchanged, Welch's test included (the committed sweeps pair every row)."""
+    to the documentation's table unchanged, Welch's test included (the committed sweeps pair every
+    row)."""
     spec = importlib.util.spec_from_file_location("doc_tables", DOC_TABLES)
     tables = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tables)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-# Every page a user reads: the README and the site's pages (changelog.md only includes CHANGELOG.md).
+# Every page a user reads: the README and the site's pages (changelog.md includes CHANGELOG.md).
 PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 MARKERS = ("continues", "output", "skip")
 _FENCE = re.compile(r"^```(\w*)\s*$")

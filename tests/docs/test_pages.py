@@ -22,7 +22,9 @@ from tests.app.helpers import ROOT, compose_config
 from tests.docs.pages import MARKERS, PAGES, Block, all_blocks, blocks, train_commands
 
 BLOCKS = all_blocks()
-RUNNABLE = [p for p in PAGES if any(b.lang in ("python", "pycon") for b in blocks(p))]
+RUNNABLE = [
+    p for p in PAGES if any(b.lang in ("python", "pycon") and b.marker != "skip" for b in blocks(p))
+]
 
 
 def test_the_pages_have_blocks_and_every_marker_is_known():
