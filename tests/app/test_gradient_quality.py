@@ -124,3 +124,17 @@ def test_the_committed_report_is_what_its_markdown_says():
         assert set(problem["estimators"]) == set(surrogate.available("argmax"))
         none = problem["estimators"]["none"]
         assert none == {"cosine": 0.0, "bias": 1.0, "spread": 0.0}
+
+
+def test_each_draw_perturbs_the_logits_as_the_library_s_gumbel_does():
+    """``softmax`` at a Gumbel-perturbed draw is straight-through Gumbel-softmax: draw for draw
+    the same gradients as ``gumbel``, which perturbs the logits itself; and they vary."""
+    logits, c, _ = linear_problem()
+
+    def loss(z):
+        return (z.double() * c).sum((1, 2)).pow(2)
+
+    soft = estimator_gradients(logits.float(), loss, surrogate.estimator("softmax"), draws=8)
+    gumbel = estimator_gradients(logits.float(), loss, surrogate.estimator("gumbel"), draws=8)
+    assert torch.equal(soft, gumbel)
+    assert not torch.equal(soft[0], soft[1])
