@@ -57,6 +57,7 @@ PUTS = frozenset(methods("index_put", "index_put_") + (Tensor.__setitem__,))
 SCATTERS = frozenset(methods("scatter", "scatter_"))
 LOOKUPS = frozenset((torch.nn.functional.embedding,) + methods("index_select"))
 GATHERS = frozenset(methods("gather"))
+TAKE_ALONG = frozenset(methods("take_along_dim"))
 
 
 def bypassed() -> bool:

@@ -62,18 +62,24 @@ logical ops (``&``, ``|``, ``~``, ``logical_and``), ``==`` and ``!=``, in-place 
 Indices (``argmax=``): the index is followed through shape ops (view, reshape, unsqueeze, flatten,
 permute, flip, indexing...) and integer casts; Y is the argmax estimator's one-hot of the scores:
 
-| form                                                             | value         | ∂/∂Y      |
-|------------------------------------------------------------------|---------------|-----------|
-| ``F.one_hot(idx, n)`` then a cast or arithmetic (as a mask)      | Y padded to n | as a mask |
-| ``y.scatter_(d, idx, v)``, ``y.scatter(...)``, ``torch.scatter`` | y + Y·(v − y) | v − y     |
-| ``F.embedding(idx, W)``, ``W[idx]``,                             | Y @ W         | g @ Wᵀ    |
-| ``W.index_select(0, idx)``, ``torch.index_select(W, 0, idx)``    |               |           |
-| ``W.gather(0, idx.expand(-1, D))``, ``torch.gather(W, 0, ...)``   |               |           |
+| form                                                             | value         | ∂/∂Y         |
+|------------------------------------------------------------------|---------------|--------------|
+| ``F.one_hot(idx, n)`` then a cast or arithmetic (as a mask)      | Y padded to n | as a mask    |
+| ``y.scatter_(d, idx, v)``, ``y.scatter(...)``, ``torch.scatter`` | y + Y·(v − y) | v − y        |
+| a read of a table W: ``W[idx]``, ``F.embedding(idx, W)``,        | Y contracted  | g contracted |
+| ``W.index_select(d, idx)``, ``W.gather(d, ...)``,                | with W along  | with W       |
+| ``torch.take_along_dim(W, ...)``, ``W[i, idx]`` with other index | the dim idx   |              |
+| tensors (``y[torch.arange(B)[:, None], idx]``) and slices        | reads         |              |
 
 ``scatter`` needs idx of size 1 along d and y's shape elsewhere, v a number or a tensor
 broadcastable to y, no ``reduce``: ``torch.zeros(n, k).scatter_(1, idx.unsqueeze(1), 1)`` is the
-one-hot. A lookup gets W's gradient as PyTorch gives it (``F.embedding`` with ``max_norm`` is left
-alone). Other uses of the index or the one-hot keep PyTorch's behaviour.
+one-hot. A read is one-hot @ table with leading head or batch dims too (a per-head codebook
+``W.gather(1, idx[..., None].expand(H, n, D))``, ``W[None].expand(b, K, D).gather(...)``); every
+read of the index is, a read of the scores' own softmax (a router's gate) included
+(``surrogate.intercept.lookups``). It gets W's gradient as PyTorch gives it. Left alone: a read
+by two followed indices, a key holding ``None``, an ``int`` or a mask, ``F.embedding`` with
+``max_norm``, ``sparse_grad=True``. Other uses of the index or the one-hot keep PyTorch's
+behaviour.
 
 Only calls whose input requires grad while grad is enabled are changed (so no-grad code, and the
 library's own ops, run untouched). Two opt-ins change a forward, like the library's modules do: an

@@ -8,8 +8,9 @@ Where the index becomes numbers, the argmax estimator's one-hot Y (rows × class
 
     F.one_hot(idx, n)               = Y[rows], padded to n (joins at the cast to a float dtype)
     zeros.scatter_(d, idx, v)       = y + Y·(v − y) along d       ∂/∂Y = v − y
-    F.embedding(idx, W), W[idx],    = Y[rows] @ W                 ∂/∂Y = g @ Wᵀ
-    W.index_select(0, idx)
+    a read of a table W: W[idx],    = Y[rows] contracted with W   ∂/∂Y = g contracted with W
+    F.embedding, index_select,        along the dim idx reads     (``surrogate.intercept.lookups``)
+    gather, take_along_dim
 
 with PyTorch's values, and its gradient to W, y and v.
 """
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 
 from surrogate.hardops import ArgmaxOp
 from surrogate.intercept.functions import Attach, SurrogateFunction, attach_jump
+from surrogate.intercept.lookups import contraction, followed_position, read_of
 from surrogate.torch_calls import (
     arg,
     broadcasts_to,
@@ -42,6 +44,21 @@ class Picked(NamedTuple):
     dim: int | None
     index: Tensor  # argmax's own output
     rows: Tensor  # for each element of the followed tensor, its row of the scores
+
+
+def scatter_of(args: tuple, kwargs: dict) -> tuple | None:
+    """(y, d, idx, v) of ``y.scatter_(d, idx, v)`` where it writes a one-hot's values: idx of size
+    1 along d and y's shape elsewhere, v a number or a tensor broadcastable to y, y a float
+    tensor, no ``reduce``; None for any other scatter."""
+    y, d, idx = first_arg(args, kwargs), arg(args, kwargs, 1, "dim"), arg(args, kwargs, 2, "index")
+    v = arg(args, kwargs, 3, "src", kwargs.get("value"))
+    if "reduce" in kwargs or not is_real(y) or not isinstance(idx, Tensor):
+        return None
+    if not isinstance(d, int) or not -max(y.dim(), 1) <= d < max(y.dim(), 1):
+        return None
+    d = d % max(y.dim(), 1)
+    fits = idx.dim() == y.dim() and idx.shape == y.shape[:d] + (1,) + y.shape[d + 1 :]
+    return (y, d, idx, v) if fits and broadcasts_to(v, y.shape) else None
 
 
 class IndexHandlers:
@@ -125,70 +142,40 @@ class IndexHandlers:
         return out
 
     def scatter(self, func, args, kwargs):
-        """``y.scatter_(d, idx, v)`` with idx a followed index of size 1 along d, y's shape
-        elsewhere, and v a number or a tensor broadcastable to y: y + one_hot·(v − y) along d."""
-        y, d, idx = (
-            first_arg(args, kwargs),
-            arg(args, kwargs, 1, "dim"),
-            arg(args, kwargs, 2, "index"),
-        )
-        v = arg(args, kwargs, 3, "src", kwargs.get("value"))
-        picked = self.indices.get(idx) if isinstance(idx, Tensor) else None
-        if picked is None or "reduce" in kwargs or not is_real(y) or not self.joins():
+        """``y.scatter_(d, idx, v)`` with idx a followed index (``scatter_of``): y + one_hot·(v − y)
+        along d."""
+        found = scatter_of(args, kwargs)
+        picked = self.indices.get(found[2]) if found is not None else None
+        if picked is None or not self.joins():
             return func(*args, **kwargs)
-        d = d % max(y.dim(), 1)
-        fits = idx.dim() == y.dim() and idx.shape == y.shape[:d] + (1,) + y.shape[d + 1 :]
-        if not fits or not broadcasts_to(v, y.shape):
-            return func(*args, **kwargs)
+        y, d, idx, v = found
         out = Tensor.scatter(y, d, idx, v)
         make = self.one_hot_maker(picked._replace(rows=picked.rows.squeeze(d)), y.shape[d])
         out = attach_jump(out, make(y.dtype).movedim(-1, d), constant_like(v, y) - y.detach())
         return y.copy_(out) if func is Tensor.scatter_ else out
 
-    def lookup(self, func, args, kwargs):
-        """``F.embedding(idx, W)``, ``W.index_select(0, idx)``: PyTorch's rows of W, and g @ Wᵀ
-        to the one-hot of idx."""
-        if func is F.embedding:
-            idx, weight = first_arg(args, kwargs), arg(args, kwargs, 1, "weight")
-            usable = arg(args, kwargs, 3, "max_norm") is None
-        else:
-            weight, idx = first_arg(args, kwargs), arg(args, kwargs, 2, "index")
-            usable = arg(args, kwargs, 1, "dim") in (0, -weight.dim())
+    def read(self, func, args, kwargs):
+        """A read of a float table by a followed index (``gather``, ``take_along_dim``,
+        ``index_select``, ``F.embedding``, ``W[..., idx, ...]``; ``surrogate.intercept.lookups``):
+        PyTorch's values and gradient to the table, and the contraction of g with the table to the
+        one-hot of the index."""
         out = func(*args, **kwargs)
-        return self.join_lookup(out, idx, weight) if usable else out
+        return self.join_read(out, func, args, kwargs)
 
-    def gather(self, func, args, kwargs):
-        """``W.gather(0, idx.expand(-1, D))``, ``torch.gather(W, 0, ...)``: W's rows picked by a
-        followed index that holds one row of W (from one row of the scores) across each of its
-        rows, as ``W[idx]``; any other gather keeps PyTorch's behaviour."""
-        out = func(*args, **kwargs)
-        weight, dim = first_arg(args, kwargs), arg(args, kwargs, 1, "dim")
-        idx = arg(args, kwargs, 2, "index")
-        picked = self.indices.get(idx) if isinstance(idx, Tensor) else None
-        if picked is None or "out" in kwargs or not is_real(weight) or weight.dim() != 2:
+    def join_read(self, out, func, args, kwargs):
+        if not self.indices or not isinstance(out, Tensor) or not self.joins():
             return out
-        if dim not in (0, -2) or idx.dim() != 2 or idx.shape[1] != weight.shape[1]:
+        read = read_of(func, args, kwargs)
+        if read is None:
             return out
-        rows = picked.rows
-        if not (bool((idx == idx[:, :1]).all()) and bool((rows == rows[:, :1]).all())):
+        position = followed_position(read, lambda t: t in self.indices)
+        if position is None:
             return out
-        return self.join_picked(out, picked._replace(rows=rows[:, 0]), weight)
-
-    def join_lookup(self, out, idx, weight):
-        """``out`` = one_hot(idx) @ W by value (W's rows picked by idx), with g @ Wᵀ to the
-        one-hot where idx is a followed index."""
-        picked = self.indices.get(idx) if isinstance(idx, Tensor) else None
-        return out if picked is None else self.join_picked(out, picked, weight)
-
-    def join_picked(self, out, picked: Picked, weight):
-        """``out``, W's rows picked by ``picked``, with g @ Wᵀ to its one-hot."""
-        if not is_real(weight) or weight.dim() == 0 or not self.joins():
-            return out
-        k = weight.shape[0]
-        s = self.one_hot_maker(picked, k)(weight.dtype)
-        table = weight.detach().reshape(k, -1)
+        picked = self.indices[read.source if read.key is None else read.key[position]]
+        plan = contraction(read, position, picked.rows)
+        s = self.one_hot_maker(picked._replace(rows=plan.rows), plan.classes)(read.weight.dtype)
 
         def to_s(g):
-            return g.reshape(s.shape[:-1] + (-1,)) @ table.T
+            return torch.einsum(plan.spec, g, plan.table).to(s.dtype)
 
         return Attach.apply(out, s, to_s)

@@ -31,6 +31,7 @@ from surrogate.torch_calls import (
     PUTS,
     SCATTERS,
     SHAPE_OPS,
+    TAKE_ALONG,
     WHERE,
     bypass,
     bypassed,
@@ -118,8 +119,7 @@ class Intercept(CompareHandlers, IndexHandlers, TorchFunctionMode):
             self.handle_op(methods("topk"), self.topk)
             self.handle((F.one_hot,), self.one_hot)
             self.handle(SCATTERS, self.scatter)
-            self.handle(LOOKUPS, self.lookup)
-            self.handle(GATHERS, self.gather)
+            self.handle(LOOKUPS | GATHERS | TAKE_ALONG, self.read)
         if "step" in ops or "argmax" in ops:  # where a mask or a one-hot becomes numbers
             self.handle(SHAPE_OPS | CASTS, self.follow)
             self.handle(ARITHMETIC, self.arithmetic)
@@ -242,7 +242,7 @@ class Intercept(CompareHandlers, IndexHandlers, TorchFunctionMode):
         if not isinstance(src, Tensor):
             return out
         if func is Tensor.__getitem__ and "argmax" in self.ops and is_real(src):
-            return self.join_lookup(out, args[1], src)
+            return self.join_read(out, func, args, kwargs)
         if src in self.indices:
             return self.follow_index(func, args, kwargs, out)
         make = self.values.get(src)

@@ -90,25 +90,6 @@ def test_forward_is_pytorchs_and_gradients_are_the_one_hot_models(form, plain, r
             torch.testing.assert_close(a, b)
 
 
-def test_a_gather_that_does_not_pick_whole_rows_keeps_pytorchs_gradient():
-    """Each column its own argmin (over K, for each of E columns): W.gather picks W[i_j, j],
-    not rows of W, and is left as PyTorch's."""
-    scores = torch.randn(N, K, E, dtype=D, generator=torch.Generator().manual_seed(2))
-    table = leaves()[1]
-    s, W = scores.clone().requires_grad_(), table.clone().requires_grad_()
-    with surrogate.intercept(argmax="softmax"):
-        idx = s.argmin(1)
-        assert not bool((idx == idx[:, :1]).all())  # the columns differ
-        out = W.gather(0, idx)
-    assert torch.equal(out, table.gather(0, scores.argmin(1)))
-    got_s, got_W = torch.autograd.grad(out.sum(), (s, W), allow_unused=True)
-    assert got_s is None
-    plain = table.clone().requires_grad_()
-    torch.testing.assert_close(
-        got_W, torch.autograd.grad(plain.gather(0, scores.argmin(1)).sum(), plain)[0]
-    )
-
-
 def test_index_followed_through_permute_on_a_middle_dim():
     scores = torch.randn(2, K, 3, dtype=D)
     s = scores.clone().requires_grad_()
