@@ -163,9 +163,10 @@ def findings(events: list[Event], reached: dict | None, cut: dict) -> list[Findi
         else:
             status = UNREACHED
         first = group[0]
+        unfollowed = next((e.unfollowed for e in group if e.unfollowed), None)
         out.append(
             Finding(first.op, first.module, sum(e.numel for e in group), len(group), status,
-                    tuple(cut.get(key, ())), first.site, own)
+                    tuple(cut.get(key, ())), first.site, own, unfollowed)
         )  # fmt: skip
     return out
 

@@ -56,6 +56,10 @@ class Finding:
     it cuts), or ``does not reach the loss`` (a later op cuts it too). ``cuts`` names the dead
     parameters it cuts off.
 
+    ``unfollowed`` says where ``surrogate.intercept`` loses an index on its way to the float
+    result (``lost at eq`` for ``idx == e``; ``surrogate.audit.followable``): a cut there needs
+    ``surrogate.argmax`` written into the model, and the remedy says so.
+
     Comparisons, argmax, argmin and the indices of max, min and topk count once a float value is
     made of their result: ``(x > 0).float()``, ``(x > 0) * 1.0``, ``zeros.masked_fill(x > 0, 1)``,
     ``out[x > 0] = 1.0``, ``F.one_hot(i).float()``, ``zeros.scatter_(1, i, 1)``, ``codebook[i]``.
@@ -69,6 +73,7 @@ class Finding:
     cuts: tuple[str, ...] = ()
     site: Site | None = None
     own: str | None = None  # the model's own autograd.Function the op runs in
+    unfollowed: str | None = None  # where intercept loses its index: ``lost at eq``
 
     @property
     def pytorch(self) -> str:
@@ -76,6 +81,8 @@ class Finding:
 
     @property
     def remedy(self) -> str:
+        if self.status == CUT and self.unfollowed is not None:
+            return f"surrogate.argmax in the model (intercept cannot follow it: {self.unfollowed})"
         if self.status == CUT:
             return REMEDIES[self.op]
         if self.own is not None:
@@ -115,8 +122,8 @@ class Report:
     @property
     def remedy(self) -> str | None:
         """The one-liner that gives estimators to the cut call sites and to no others."""
-        keywords = sorted({KEYWORDS[f.op] for f in self.findings
-                           if f.status == CUT and f.op in KEYWORDS})  # fmt: skip
+        followed = [f for f in self.findings if f.status == CUT and f.unfollowed is None]
+        keywords = sorted({KEYWORDS[f.op] for f in followed if f.op in KEYWORDS})
         if not keywords:
             return None
         named = ", ".join(f'{k}="{SUGGESTED[k]}"' for k in keywords)

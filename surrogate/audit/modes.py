@@ -33,6 +33,7 @@ from surrogate.audit.flow import (
     tensor_args,
     written,
 )
+from surrogate.audit.followable import INDEX, after, is_lost
 from surrogate.audit.functions import running_function
 from surrogate.audit.routes import Routes
 from surrogate.estimators import estimator
@@ -73,6 +74,7 @@ class Event:
     site: Site | None = None
     own: str | None = None
     routed: bool = False
+    unfollowed: str | None = None  # the call where intercept loses an index on its way
     created: int = -1  # the call number that made it
     heals: list[int] = field(default_factory=list)  # call numbers of the float results
 
@@ -100,6 +102,7 @@ class Recorder(TorchFunctionMode):
         self.plan: dict[int, tuple[object, list[Event]]] = {}
         self.used: dict[str, str] = {}
         self.tracked = WeakTensorKeyDictionary()  # mask or index -> the events it comes from
+        self.states = WeakTensorKeyDictionary()  # tensor made from an index -> followable.after
         self.routes = Routes()
         self.count = 0
 
@@ -132,6 +135,7 @@ class Recorder(TorchFunctionMode):
         sources = {id(e): e for t in tensors for e in self.tracked.get(t, ())}
         if sources:
             self.follow(n, func, list(sources.values()), result)
+            self.follow_index(func, args, kwargs, tensors, result)
         elif self.cuts(tensors, out):
             inputs = [t for t in tensors if t.requires_grad]
             self.events.append(Event(call_name(func), "cut", self.where(), inputs, created=n))
@@ -150,6 +154,7 @@ class Recorder(TorchFunctionMode):
             event.numel = call.inputs[0].numel()
             if call.kind == "index":
                 self.tracked[index_of(call, out)] = (event,)
+                self.states[index_of(call, out)] = INDEX
                 if isinstance(out, tuple) and out[0].requires_grad:  # max, min, topk's values
                     self.routes.watch_values(event, out[0])
             else:
@@ -166,6 +171,23 @@ class Recorder(TorchFunctionMode):
                 self.heal(n, func, event, result)
         if kept:
             self.tracked[result] = tuple(kept)
+
+    def follow_index(self, func, args, kwargs, tensors: list[Tensor], result) -> None:
+        """Whether intercept still follows the index events' indices (``followable``): a float
+        result made where it does not marks their events ``unfollowed``."""
+        states = {id(t): self.states[t] for t in tensors if t in self.states}
+        if not states or not isinstance(result, Tensor):
+            return
+        floating = result.is_floating_point() or result.is_complex()
+        state = after(func, args, kwargs, states, call_name(func), floating)
+        if not floating:
+            self.states[result] = state
+            return
+        if is_lost(state):
+            for t in tensors:
+                for event in self.tracked.get(t, ()):
+                    if event.kind == "index" and event.unfollowed is None:
+                        event.unfollowed = state
 
     def heal(self, n: int, func, event: Event, result: Tensor) -> None:
         event.hard = True

@@ -198,3 +198,64 @@ def test_a_model_reading_by_argmax_gets_the_twins_gradient(name, scoped):
     assert torch.equal(value, twin)
     for g, w in zip(got, torch.autograd.grad(twin, params), strict=True):
         torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+# --- forms intercept cannot follow: audit's remedy says so ---------------------------------
+
+
+class FlatCodebooks(nn.Module):
+    """Per-head codebooks flattened to one table, read at ``idx + head * codes``: the index
+    passes through arithmetic, which intercept does not follow."""
+
+    def __init__(self, heads=2, codes=5, dim=3):
+        super().__init__()
+        self.heads, self.codes, self.dim = heads, codes, dim
+        self.enc, self.dec = nn.Linear(4, heads * dim), nn.Linear(heads * dim, 2)
+        self.codebook = nn.Parameter(torch.randn(heads, codes, dim))
+
+    def forward(self, x):
+        b = x.shape[0]
+        z = self.enc(x).view(b, self.heads, self.dim).transpose(0, 1)
+        idx = (-torch.cdist(z, self.codebook)).argmax(-1)
+        flat = idx + torch.arange(self.heads)[:, None] * self.codes
+        q = self.codebook.flatten(0, 1)[flat]
+        return self.dec(q.transpose(0, 1).reshape(b, -1))
+
+
+class MaskedExperts(nn.Module):
+    """Tokens sent to their top-1 expert by ``idx == e`` masks, with no gate: the router is cut."""
+
+    def __init__(self, experts=3):
+        super().__init__()
+        self.router = nn.Linear(4, experts)
+        self.experts = nn.ModuleList(nn.Linear(4, 4) for _ in range(experts))
+
+    def forward(self, x):
+        idx = self.router(x).argmax(-1)
+        out = torch.zeros_like(x)
+        for e, expert in enumerate(self.experts):
+            out[idx == e] = expert(x[idx == e])
+        return out
+
+
+@pytest.mark.parametrize(
+    ("factory", "lost", "dead"),
+    [(FlatCodebooks, "add", "enc.weight"), (MaskedExperts, "eq", "router.weight")],
+    ids=["index + offset", "idx == e"],
+)
+def test_an_index_intercept_cannot_follow_gets_a_remedy_that_says_so(factory, lost, dead):
+    torch.manual_seed(0)
+    model, x = factory().to(D), torch.randn(6, 4, dtype=D)
+    report = surrogate.audit(model, x, loss=mse)
+    (finding,) = [f for f in report if f.op == "argmax"]
+    assert finding.status == CUT and dead in report.dead_parameters
+    assert finding.remedy == (
+        f"surrogate.argmax in the model (intercept cannot follow it: lost at {lost})"
+    )
+    assert report.remedy is None
+    # and it is true: intercept leaves the parameter dead
+    with surrogate.intercept(argmax="softmax"):
+        value = mse(model(x))
+    params = dict(model.named_parameters())
+    (got,) = torch.autograd.grad(value, [params[dead]], allow_unused=True)
+    assert got is None or not got.ne(0).any()
