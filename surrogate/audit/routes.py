@@ -3,7 +3,8 @@
 A hard op's result y carries no gradient. Every tensor computed from it is followed (``derived``);
 where one meets a grad-carrying tensor the result may carry a gradient the model routes for y.
 It does, and the op is "handled by the model", when a non-zero gradient reaches one of these in
-the backward as written and flows on from there to the op's input x:
+the backward as written and a non-zero gradient flows on from there into the op's input x (node
+hooks on the edges where the way back enters it):
 
 * a straight-through: a tensor with y's values that carries a gradient, made by the meeting or the
   call after it (``y + s - s.detach()``, ``s + (y - s).detach()``, ``z + (z_q - z).detach()``),
@@ -61,9 +62,9 @@ def continuous(x: Tensor, g: Tensor) -> bool:
     return bool(distance[zero].max() < distance[~zero].min())
 
 
-def reaches(node, inputs: list[Tensor], itself: bool) -> bool:
-    """Whether the backward from ``node`` reaches one of ``inputs`` (``itself``) or a tensor one
-    of them is computed from."""
+def entries(node, inputs: list[Tensor], itself: bool) -> list[tuple[object, int]]:
+    """The edges by which the backward from ``node`` enters one of ``inputs`` (``itself``) or a
+    tensor one of them is computed from: (a node, the index of its input that is one)."""
     targets, leaves = set(), set()
     for x in inputs:
         if x.grad_fn is None:
@@ -77,17 +78,23 @@ def reaches(node, inputs: list[Tensor], itself: bool) -> bool:
                 if child is not None and child not in targets:
                     targets.add(child)
                     stack.append(child)
-    seen, stack = set(), [node]
+
+    def target(child) -> bool:
+        variable = getattr(child, "variable", None)
+        return child in targets or (variable is not None and id(variable) in leaves)
+
+    found, seen, stack = [], set(), [node]
     while stack:
         current = stack.pop()
-        if current is None or current in seen:
+        if current is None or current in seen or target(current):
             continue
         seen.add(current)
-        variable = getattr(current, "variable", None)
-        if current in targets or (variable is not None and id(variable) in leaves):
-            return True
-        stack.extend(child for child, _ in current.next_functions)
-    return False
+        for i, (child, _) in enumerate(current.next_functions):
+            if child is not None and target(child):
+                found.append((current, i))
+            else:
+                stack.append(child)
+    return found
 
 
 class Routes:
@@ -99,7 +106,7 @@ class Routes:
         self.meetings = WeakTensorKeyDictionary()  # a meeting's result -> events
         self.outputs = WeakTensorKeyDictionary()  # a zero-gradient op's own result -> event
         self.held: dict[int, list[Tensor]] = {}  # id(event) -> its hard values
-        self.fed: list[tuple[object, object, bool]] = []  # (event, node, itself) fed a gradient
+        self.candidates: list[tuple[object, dict]] = []  # (event, what its hooks saw)
         self.handles: list = []
 
     def remove(self) -> None:
@@ -134,11 +141,22 @@ class Routes:
         self.handles.append(values.register_hook(hook))
 
     def watch(self, event, t: Tensor, itself: bool) -> None:
+        """A candidate route from ``t`` to the op's input: taken when a non-zero gradient reaches
+        ``t`` and a non-zero gradient enters the input (or what it is computed from) on the way
+        back from ``t`` (a router's gate of one top-k value, softmax's constant 1, enters 0)."""
+        seen = {"fed": False, "entered": False}
+
         def hook(g):
-            if nonzero(g):
-                self.fed.append((event, t.grad_fn, itself))
+            seen["fed"] = seen["fed"] or nonzero(g)
 
         self.handles.append(t.register_hook(hook))
+        for node, i in entries(t.grad_fn, event.inputs, itself):
+
+            def enter(grad_inputs, grad_outputs, i=i):
+                seen["entered"] = seen["entered"] or nonzero(grad_inputs[i])
+
+            self.handles.append(node.register_hook(enter))
+        self.candidates.append((event, seen))
 
     def meet(self, func, args: tuple, tensors: list[Tensor], result) -> None:
         """A call that read ``tensors`` and made ``result``: follow what hard results it reads."""
@@ -171,6 +189,5 @@ class Routes:
                 self.watch(event, result, itself=True)
 
     def settle(self) -> None:
-        for event, node, itself in self.fed:
-            if not event.routed and node is not None:
-                event.routed = reaches(node, event.inputs, itself)
+        for event, seen in self.candidates:
+            event.routed = event.routed or (seen["fed"] and seen["entered"])
