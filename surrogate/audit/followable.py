@@ -6,8 +6,9 @@ Intercept follows the index (``surrogate.intercept.index``) through shape ops an
 gradient at a read of a table (``surrogate.intercept.lookups.read_of``), a scatter of a one-hot
 (``scatter_of``), or where the one-hot becomes numbers (a cast to a float dtype, arithmetic,
 ``torch.where``, ``masked_fill``, ``y[onehot.bool()] = v``). Any other call on the way
-(``idx == e``, ``idx + offset``, ``index_add``) loses it: audit's remedy for that call site says
-intercept cannot follow it.
+(``idx == e``, ``idx + offset``, ``index_add``) loses it, and so does the index of ``topk`` with
+k > 1 from the start (intercept follows ``topk(1)``, an argmax): audit's remedy for that call site
+says intercept cannot follow it.
 
 The state of a tensor made from an index is ``INDEX``, ``ONE_HOT``, or the name of the call that
 lost it (``lost(name)``).

@@ -33,14 +33,14 @@ from surrogate.audit.flow import (
     tensor_args,
     written,
 )
-from surrogate.audit.followable import INDEX, after, is_lost
+from surrogate.audit.followable import INDEX, after, is_lost, lost
 from surrogate.audit.functions import running_function
 from surrogate.audit.routes import Routes
 from surrogate.estimators import estimator
 from surrogate.intercept import Intercept
 from surrogate.intercept.sites import Modules, Site
 from surrogate.op_estimators import OpEstimator
-from surrogate.torch_calls import bypass, bypassed
+from surrogate.torch_calls import arg, bypass, bypassed
 
 Tensor = torch.Tensor
 
@@ -154,7 +154,8 @@ class Recorder(TorchFunctionMode):
             event.numel = call.inputs[0].numel()
             if call.kind == "index":
                 self.tracked[index_of(call, out)] = (event,)
-                self.states[index_of(call, out)] = INDEX
+                k = arg(args, kwargs, 1, "k") if call.op == "topk" else 1
+                self.states[index_of(call, out)] = INDEX if k == 1 else lost(f"topk(k={k})")
                 if isinstance(out, tuple) and out[0].requires_grad:  # max, min, topk's values
                     self.routes.watch_values(event, out[0])
             else:

@@ -238,16 +238,33 @@ class MaskedExperts(nn.Module):
         return out
 
 
+class TopTwo(nn.Module):
+    """Each token to its two best experts at equal weight: ``topk(2)``, which intercept does not
+    follow (it follows ``topk(1)``, an argmax)."""
+
+    def __init__(self, experts=3):
+        super().__init__()
+        self.router = nn.Linear(4, experts)
+        self.experts = nn.ModuleList(nn.Linear(4, 4) for _ in range(experts))
+
+    def forward(self, x):
+        idx = self.router(x).topk(2, dim=-1).indices
+        gates = torch.zeros(x.shape[0], len(self.experts), dtype=x.dtype).scatter_(1, idx, 0.5)
+        outs = torch.stack([expert(x) for expert in self.experts], dim=-1)
+        return (outs * gates[:, None]).sum(-1)
+
+
 @pytest.mark.parametrize(
     ("factory", "lost", "dead"),
-    [(FlatCodebooks, "add", "enc.weight"), (MaskedExperts, "eq", "router.weight")],
-    ids=["index + offset", "idx == e"],
-)
+    [(FlatCodebooks, "add", "enc.weight"), (MaskedExperts, "eq", "router.weight"),
+     (TopTwo, "topk(k=2)", "router.weight")],
+    ids=["index + offset", "idx == e", "topk(2)"],
+)  # fmt: skip
 def test_an_index_intercept_cannot_follow_gets_a_remedy_that_says_so(factory, lost, dead):
     torch.manual_seed(0)
     model, x = factory().to(D), torch.randn(6, 4, dtype=D)
     report = surrogate.audit(model, x, loss=mse)
-    (finding,) = [f for f in report if f.op == "argmax"]
+    (finding,) = [f for f in report if f.op in ("argmax", "topk")]
     assert finding.status == CUT and dead in report.dead_parameters
     assert finding.remedy == (
         f"surrogate.argmax in the model (intercept cannot follow it: lost at {lost})"
