@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import torch
 
 from surrogate.audit.findings import PYTORCH_GIVES, label
-from surrogate.audit.modes import Event
+from surrogate.audit.modes import Event, Key
 
 Tensor = torch.Tensor
 
@@ -64,15 +64,15 @@ def causes(
     events: list[Event],
     revived: set[str],
     error: str | None,
-) -> tuple[dict[str, str], dict[tuple[str, str], list[str]], set[tuple[str, str]]]:
+) -> tuple[dict[str, str], dict[Key, list[str]], set[Key]]:
     """Each dead parameter's cause (see ``surrogate.audit.findings.Report``), the dead
-    parameters each hard op's key (module, op) cuts, and the keys of the hard ops that some dead
+    parameters each hard op's key (``Event.key``) cuts, and the keys of the hard ops that some dead
     parameter lies upstream of."""
     upstream = Upstream({id(params[n]): n for n in dead if n in used})
     reach = [upstream(e.inputs) for e in events]
     why: dict[str, str] = {}
-    cut: dict[tuple[str, str], list[str]] = {}
-    behind: set[tuple[str, str]] = set()
+    cut: dict[Key, list[str]] = {}
+    behind: set[Key] = set()
     raiser = next((e for e in events if e.hard and PYTORCH_GIVES[e.op] == "error"), None)
     for name in dead:
         if name not in used:

@@ -117,7 +117,8 @@ class Report:
         """The cut call sites, for ``surrogate.intercept(..., only=report)``."""
         if self.modules is None:
             raise ValueError("this report was not made by surrogate.audit: it has no call sites")
-        return Scope(self.modules, (f.site for f in self.findings if f.status == CUT))
+        sites = (f.site for f in self.findings if f.status == CUT and f.site is not None)
+        return Scope(self.modules, sites)
 
     @property
     def remedy(self) -> str | None:

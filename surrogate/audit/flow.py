@@ -123,7 +123,7 @@ def index_of(call: HardCall, out: Any) -> Any:
 
 def tensor_args(args: tuple, kwargs: dict) -> list[Tensor]:
     """The tensors among a call's arguments, also inside lists and tuples (``out[mask, 0]``)."""
-    found = []
+    found: list[Tensor] = []
     for value in (*args, *kwargs.values()):
         items = value if isinstance(value, (list, tuple)) else (value,)
         found.extend(t for t in items if isinstance(t, Tensor))

@@ -11,6 +11,7 @@ or new style (``forward(...)`` with ``setup_context``).
 from __future__ import annotations
 
 import sys
+from types import FrameType
 
 import torch
 
@@ -18,9 +19,11 @@ _FORWARDS: dict = {}  # code of a forward -> its Function class, or None for any
 
 
 def _subclasses(cls: type) -> list[type]:
-    found, stack = [], [cls]
+    found: list[type] = []
+    stack = [cls]
     while stack:
-        for sub in stack.pop().__subclasses__():
+        subs: list[type] = stack.pop().__subclasses__()
+        for sub in subs:
             found.append(sub)
             stack.append(sub)
     return found
@@ -40,7 +43,7 @@ def function_of(code) -> type | None:
 
 def running_function() -> type | None:
     """The innermost ``torch.autograd.Function`` whose forward is running, if any."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "forward":
             cls = function_of(frame.f_code)

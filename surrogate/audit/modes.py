@@ -43,6 +43,7 @@ from surrogate.op_estimators import OpEstimator
 from surrogate.torch_calls import arg, bypass, bypassed
 
 Tensor = torch.Tensor
+Key = Site | tuple[str, str]  # an event's call site, or (module, op) where it has none
 
 
 def nonzero(g: Tensor | None) -> bool:
@@ -79,7 +80,7 @@ class Event:
     heals: list[int] = field(default_factory=list)  # call numbers of the float results
 
     @property
-    def key(self) -> Site | tuple[str, str]:
+    def key(self) -> Key:
         return self.site if self.site is not None else (self.module, self.op)
 
 
@@ -221,7 +222,7 @@ class Healer(Intercept):
         made = {id(e) for _, es in plan.values() for e in es}
         self.made = {e.created: e for e in events if id(e) in made}
         self.sources: dict[int, Tensor] = {}  # id(event) -> the tensor its gradient goes to
-        self.reached: dict[tuple[str, str], bool] = {}
+        self.reached: dict[Key, bool] = {}
         self.lost = False
         self.count = 0
 

@@ -22,9 +22,14 @@ gradient to something else: the op is cut there.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
+from torch.autograd.graph import Node
 from torch.utils.weak import WeakTensorKeyDictionary
+
+if TYPE_CHECKING:
+    from surrogate.audit.modes import Event
 
 Tensor = torch.Tensor
 HELD = 8  # hard values kept per op call, to compare straight-through results with
@@ -62,10 +67,11 @@ def continuous(x: Tensor, g: Tensor) -> bool:
     return bool(distance[zero].max() < distance[~zero].min())
 
 
-def entries(node, inputs: list[Tensor], itself: bool) -> list[tuple[object, int]]:
+def entries(node: Node | None, inputs: list[Tensor], itself: bool) -> list[tuple[Node, int]]:
     """The edges by which the backward from ``node`` enters one of ``inputs`` (``itself``) or a
     tensor one of them is computed from: (a node, the index of its input that is one)."""
-    targets, leaves = set(), set()
+    targets: set[Node] = set()
+    leaves: set[int] = set()
     for x in inputs:
         if x.grad_fn is None:
             leaves.add(id(x))
@@ -83,9 +89,11 @@ def entries(node, inputs: list[Tensor], itself: bool) -> list[tuple[object, int]
         variable = getattr(child, "variable", None)
         return child in targets or (variable is not None and id(variable) in leaves)
 
-    found, seen, stack = [], set(), [node]
-    while stack:
-        current = stack.pop()
+    found: list[tuple[Node, int]] = []
+    seen: set[Node] = set()
+    walk = [node]
+    while walk:
+        current = walk.pop()
         if current is None or current in seen or target(current):
             continue
         seen.add(current)
@@ -93,7 +101,7 @@ def entries(node, inputs: list[Tensor], itself: bool) -> list[tuple[object, int]
             if child is not None and target(child):
                 found.append((current, i))
             else:
-                stack.append(child)
+                walk.append(child)
     return found
 
 
@@ -101,12 +109,12 @@ class Routes:
     """Follows the hard results of a ``Recorder``'s forward; ``settle()``, after the backward,
     sets ``routed`` on the events whose result the model routes a gradient from."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.derived = WeakTensorKeyDictionary()  # a tensor computed from hard results -> events
         self.meetings = WeakTensorKeyDictionary()  # a meeting's result -> events
         self.outputs = WeakTensorKeyDictionary()  # a zero-gradient op's own result -> event
         self.held: dict[int, list[Tensor]] = {}  # id(event) -> its hard values
-        self.candidates: list[tuple[object, dict]] = []  # (event, what its hooks saw)
+        self.candidates: list[tuple[Event, dict[str, bool]]] = []  # (event, what its hooks saw)
         self.handles: list = []
 
     def remove(self) -> None:
@@ -114,12 +122,12 @@ class Routes:
             handle.remove()
         self.handles.clear()
 
-    def hold(self, event, t: Tensor) -> None:
+    def hold(self, event: Event, t: Tensor) -> None:
         held = self.held.setdefault(id(event), [])
         if len(held) < HELD:
             held.append(t.detach().clone())
 
-    def add(self, event, result) -> None:
+    def add(self, event: Event, result) -> None:
         """A hard op's float result (``sign(x)``, ``mask.float()``, ``one_hot(i).float()``,
         ``codebook[i]``)."""
         if not isinstance(result, Tensor) or not result.is_floating_point():
@@ -132,7 +140,7 @@ class Routes:
             self.meetings[result] = (event,)
             self.watch(event, result, itself=True)
 
-    def watch_values(self, event, values: Tensor) -> None:
+    def watch_values(self, event: Event, values: Tensor) -> None:
         """The values of ``max``, ``min`` or ``topk``: the op's own output, with x's gradient."""
 
         def hook(g):
@@ -140,7 +148,7 @@ class Routes:
 
         self.handles.append(values.register_hook(hook))
 
-    def watch(self, event, t: Tensor, itself: bool) -> None:
+    def watch(self, event: Event, t: Tensor, itself: bool) -> None:
         """A candidate route from ``t`` to the op's input: taken when a non-zero gradient reaches
         ``t`` and a non-zero gradient enters the input (or what it is computed from) on the way
         back from ``t`` (a router's gate of one top-k value, softmax's constant 1, enters 0)."""

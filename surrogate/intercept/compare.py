@@ -16,11 +16,14 @@ argmax (``Intercept.values``) joins the same way.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 
 import torch
+from torch.utils.weak import WeakTensorKeyDictionary
 
 from surrogate.hardops import STEP
 from surrogate.intercept.functions import SurrogateFunction, attach_jump
+from surrogate.op_estimators import OpEstimator
 from surrogate.torch_calls import (
     INEQUALITIES,
     arg,
@@ -43,6 +46,11 @@ def _number(x) -> bool:
 class CompareHandlers:
     """The handlers of comparisons and of the calls that make numbers of a followed mask; mixed
     into ``Intercept``, whose ``values`` maps a mask to make(dtype), its differentiable values."""
+
+    # Set by ``Intercept``.
+    ops: dict[str, OpEstimator]
+    values: WeakTensorKeyDictionary  # mask or integer one-hot -> make(dtype)
+    changes_forward: Callable[[], bool]
 
     def compare(self, func, args, kwargs):
         """``a > b`` and friends: PyTorch's mask, followed as step(±(a − b)) where a or b

@@ -17,14 +17,17 @@ with PyTorch's values, and its gradient to W, y and v.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch.utils.weak import WeakTensorKeyDictionary
 
 from surrogate.hardops import ArgmaxOp
 from surrogate.intercept.functions import Attach, SurrogateFunction, attach_jump
 from surrogate.intercept.lookups import contraction, followed_position, read_of
+from surrogate.op_estimators import OpEstimator
 from surrogate.torch_calls import (
     arg,
     broadcasts_to,
@@ -42,7 +45,7 @@ class Picked(NamedTuple):
 
     scores: Tensor
     dim: int | None
-    index: Tensor  # argmax's own output
+    idx: Tensor  # argmax's own output (not ``index``, which would hide ``tuple.index``)
     rows: Tensor  # for each element of the followed tensor, its row of the scores
 
 
@@ -64,6 +67,15 @@ def scatter_of(args: tuple, kwargs: dict) -> tuple | None:
 class IndexHandlers:
     """The handlers of index ops and of the calls that make numbers of a followed index; mixed
     into ``Intercept``, whose ``indices`` maps an index to its ``Picked``."""
+
+    # Set by ``Intercept``.
+    ops: dict[str, OpEstimator]
+    training: bool
+    casts: frozenset
+    indices: WeakTensorKeyDictionary  # argmax output -> Picked
+    values: WeakTensorKeyDictionary  # mask or integer one-hot -> make(dtype)
+    acts: Callable[[Tensor, bool], bool]
+    joins: Callable[[], bool]
 
     def changes_argmax(self) -> bool:
         est, relaxed = self.ops["argmax"]

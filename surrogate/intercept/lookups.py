@@ -39,15 +39,15 @@ INTEGERS = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 class Read(NamedTuple):
-    """A call read as ``W``'s entries picked along ``dim`` by ``index`` (``gather``: ``key`` None)
+    """A call read as ``W``'s entries picked along ``dim`` by ``idx`` (``gather``: ``key`` None)
     or by the advanced-indexing ``key`` (a tuple of full slices and integer tensors, one per dim
     of W read from the front)."""
 
     weight: Tensor
     dim: int | None
-    index: Tensor | None
+    idx: Tensor | None  # not ``index``: a field by that name would hide ``tuple.index``
     key: tuple | None
-    source: Tensor | None = None  # the index as the call got it (``index`` is it broadcast)
+    source: Tensor | None = None  # the index as the call got it (``idx`` is it broadcast)
 
 
 class Contraction(NamedTuple):
@@ -163,8 +163,10 @@ def contraction(read: Read, position: int, rows: Tensor) -> Contraction:
     """The contraction of a read whose followed index (at dim ``position`` of W) has ``rows``
     (one per element of the index: which row of the scores it comes from)."""
     if read.key is None:
-        rows = rows.reshape(-1) if read.index.dim() != rows.dim() else rows
-        return gather_contraction(read.weight, read.dim, read.index, rows.expand(read.index.shape))
+        if read.idx is None or read.dim is None:
+            raise ValueError("a read without a key is a gather: it has a dim and an index")
+        rows = rows.reshape(-1) if read.idx.dim() != rows.dim() else rows
+        return gather_contraction(read.weight, read.dim, read.idx, rows.expand(read.idx.shape))
     return index_contraction(read.weight, read.key, position, rows)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
+from types import FrameType
 from typing import NamedTuple
 
 import torch
@@ -55,7 +56,7 @@ class Modules:
 
     def site(self) -> Site:
         """The site of the torch call being handled (this library's and torch's frames skipped)."""
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         chain: list[Frame] = []
         for _ in range(DEPTH):
             if frame is None:
