@@ -21,10 +21,11 @@ epochs reported; the first epoch is warm-up.
 Peak memory comes from one process per side (Lightning alone, the plain loop alone), so each
 peak is its own.
 
-The plain loop is fp32 and plain: it does not follow ``trainer.precision`` (autocast),
-``trainer.gradient_clip_val`` or ``model=plain_cnn``'s intercept mode, and a validation inside an
-epoch (``trainer.val_check_interval`` < 1) falls inside the Lightning step before it. Compare the
-defaults, or configs that leave those alone.
+The plain loop takes the task's loss and runs a network without surrogate's modules
+(``model=plain_cnn``) under ``surrogate.intercept`` as the app does; it is fp32 and plain
+otherwise: it does not follow ``trainer.precision`` (autocast) or ``trainer.gradient_clip_val``,
+and a validation inside an epoch (``trainer.val_check_interval`` < 1) falls inside the Lightning
+step before it. Compare the defaults, or configs that leave those alone.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as train.py, before torch loads
 MODES = ("paired", "plain", "lightning")
 
 
@@ -67,10 +70,14 @@ class PlainLoop:
     """The plain PyTorch loop, one step at a time: the network, the configured optimizer and
     cosine schedule, and a training loader of its own."""
 
-    def __init__(self, config: dict, net, loader, device, epochs: int):
+    def __init__(self, config: dict, net, loader, device, epochs: int, task):
+        from surrogate.training.config.op import HardOpConfig
         from surrogate.training.optimization import build_optimizer, build_scheduler
 
         self.net, self.loader, self.device = net.to(device).train(), loader, device
+        self.task, self.images = task, 0  # the task's loss; images trained on so far
+        self.ops = HardOpConfig.parse(config["op"])
+        self.intercept = config["model"]["apply_estimators"] != "swap"  # as ApplyEstimators does
         self.optimizer = build_optimizer(self.net.parameters(), config["model"]["optimizer"])
         self.schedule = build_scheduler(self.optimizer, config["model"]["scheduler"], epochs)
         self.seed = config["seed"]
@@ -91,13 +98,15 @@ class PlainLoop:
 
     def step(self) -> bool:
         """One training step; False once the epoch's batches are used up."""
-        import torch.nn.functional as F
+        import surrogate
 
         batch = next(self.batches, None)
         if batch is None:
             return False
-        x, y = (t.to(self.device, non_blocking=True) for t in batch)
-        loss = F.cross_entropy(self.net(x), y)
+        x, y = self.task.split([t.to(self.device, non_blocking=True) for t in batch])
+        with surrogate.intercept(**self.ops.ops) if self.intercept else nullcontext():
+            loss = self.task.loss(self.net(x), y)
+        self.images += len(x)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -126,14 +135,16 @@ def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
     rss_start = resident_mb()
     lightning_s: list[list[float]] = []  # per epoch, per step
     plain_s: list[list[float]] = []
+    images: list[int] = []  # per epoch, the images trained on (by Lightning; plain mode: plain)
 
     if mode == "plain":
         data.setup("fit")
         ops.apply(module.net)  # what the ApplyEstimators callback does at setup
-        plain = PlainLoop(config, module.net, data.train_dataloader(), device, epochs)
+        plain = PlainLoop(config, module.net, data.train_dataloader(), device, epochs, module.task)
         for epoch in range(epochs):
             plain.start_epoch(epoch)
             plain_s.append([])
+            before = plain.images
             last = time.perf_counter()
             while plain.step():
                 sync()
@@ -141,19 +152,24 @@ def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
                 plain_s[-1].append(now - last)
                 last = now
             plain.end_epoch()
+            images.append(plain.images - before)
     else:
         twin: PlainLoop | None = None
 
         class Pairs(pl.Callback):
             """Times each Lightning step and, in ``paired`` mode, runs a plain step after it."""
 
+            images = 0
+
             def on_fit_start(self, trainer, pl_module):
                 nonlocal twin
                 if mode == "paired":
                     loader = trainer.datamodule.train_dataloader()
-                    twin = PlainLoop(config, copy.deepcopy(pl_module.net), loader, device, epochs)
+                    net = copy.deepcopy(pl_module.net)
+                    twin = PlainLoop(config, net, loader, device, epochs, pl_module.task)
 
             def on_train_epoch_start(self, trainer, pl_module):
+                self.before = self.images
                 lightning_s.append([])
                 plain_s.append([])
                 if twin is not None:
@@ -164,6 +180,7 @@ def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
                 sync()
                 now = time.perf_counter()
                 lightning_s[-1].append(now - self.last)
+                self.images += len(pl_module.task.split(batch)[0])
                 if twin is not None and twin.step():
                     sync()
                     done = time.perf_counter()
@@ -172,6 +189,7 @@ def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
                 self.last = now
 
             def on_train_epoch_end(self, trainer, pl_module):
+                images.append(self.images - self.before)
                 if twin is not None:
                     twin.end_epoch()
 
@@ -182,6 +200,7 @@ def run(mode: str, overrides: list[str], epochs: int, accelerator: str) -> dict:
         "mode": mode,
         "lightning_step_s": lightning_s,
         "plain_step_s": plain_s,
+        "images": images,
         "peak_rss_mb": peak_rss,
         "peak_rss_growth_mb": peak_rss - rss_start,
         "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,

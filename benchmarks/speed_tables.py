@@ -1,0 +1,134 @@
+"""The training-speed tables of docs/benchmarks.md, generated from the committed JSON reports.
+
+    python benchmarks/speed_tables.py           # rewrite the tables in the pages
+    python benchmarks/speed_tables.py --check   # exit 1 if a page differs from the reports
+
+Each table sits between ``<!-- speed:NAME -->`` and ``<!-- /speed:NAME -->``: ``NAME`` is a report
+``benchmarks/results/NAME.json`` written by ``benchmarks/fused_training.py --json`` (its table), or
+``REPORT.SECTION`` for a section of one written by ``benchmarks/throughput.py --json`` (``steps``,
+``process`` or ``concurrent``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PAGES = [ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "library" / "speed.md"]
+STEP_ARMS = ("eager", "fused", "default")
+
+
+def fused_training_table(results: list[dict]) -> str:
+    """One row per case, op and dtype of a ``fused_training.py`` report."""
+    lines = [
+        "| network / data | op | dtype | hard-op layer: elements, fused/eager | step ms: eager, "
+        "fused, default | fused/eager | default/faster | default/float |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        layers = "; ".join(
+            f"`{x['layer']}` {x['elements']:,}: {x['ratio']:.2f}" for x in r["layers"]
+        )
+        s = r["steps"]
+        ms = ", ".join(f"{s['ms'][k]:.1f}" for k in STEP_ARMS)
+        versus_float = f"{s['default_over_float']:.2f}" if "default_over_float" in s else "—"
+        lines.append(
+            f"| {r['case']} | {r['op']} | {r['dtype']} | {layers or '— (argmax only: no kernel)'} "
+            f"| {ms} | {s['fused_over_eager']:.2f} | {s['default_over_best']:.2f} ({s['best']}) "
+            f"| {versus_float} |"
+        )
+    return "\n".join(lines)
+
+
+def steps_table(cases: dict) -> str:
+    """Images per second of the training step, app and plain loop, per variant."""
+    keys = [k for found in cases.values() for k in found.get("steps", {})]
+    keys = list(dict.fromkeys(keys))
+    head = ["network / data", *(k.replace("lightning", "app") for k in keys)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for case, found in cases.items():
+        if "steps" in found:
+            cells = [f"{found['steps'][k]['images_per_s']:.0f}" for k in keys]
+            lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def process_table(cases: dict) -> str:
+    """Whole-process wall seconds of ``train.py`` per variant, and the ratio to the default's."""
+    names = list(dict.fromkeys(n for found in cases.values() for n in found.get("process", {})))
+    head = ["network / data", *names]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for case, found in cases.items():
+        if "process" in found:
+            cells = []
+            for name in names:
+                v = found["process"][name]
+                ratio = "" if name == "default" else f" ({v['over_default']:.2f}x)"
+                cells.append(f"{v['wall_s']:.1f} s{ratio}")
+            lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def concurrent_table(cases: dict) -> str:
+    """One run alone against two started at once, per threading variant."""
+    lines = [
+        "| network / data | variant | alone | each of two at once | two at once / alone (max) |",
+        "|---|---|---|---|---|",
+    ]
+    for case, found in cases.items():
+        for name, v in found.get("concurrent", {}).items():
+            lines.append(
+                f"| {case} | {name} | {v['alone_wall_s']:.1f} s | {v['pair_wall_s']:.1f} s | "
+                f"{v['pair_over_alone']:.2f}x ({v['pair_over_alone_max']:.2f}x) |"
+            )
+    return "\n".join(lines)
+
+
+SECTIONS = {"steps": steps_table, "process": process_table, "concurrent": concurrent_table}
+
+
+def table(name: str) -> str:
+    report_name, _, section = name.partition(".")
+    report = json.loads((RESULTS / f"{report_name}.json").read_text())
+    if section:
+        return SECTIONS[section](report["cases"])
+    return fused_training_table(report["results"])
+
+
+def render(text: str) -> str:
+    """``text`` with every marked table regenerated."""
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        return f"<!-- speed:{name} -->\n{table(name)}\n<!-- /speed:{name} -->"
+
+    pattern = re.compile(r"<!-- speed:([\w.]+) -->\n(?:.*?\n)?<!-- /speed:\1 -->", re.DOTALL)
+    return pattern.sub(replace, text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args(argv)
+    stale = []
+    for page in PAGES:
+        text = page.read_text()
+        new = render(text)
+        if new != text:
+            stale.append(page.relative_to(ROOT).as_posix())
+            if not args.check:
+                page.write_text(new)
+    if args.check and stale:
+        print(f"The speed tables of {', '.join(stale)} differ from benchmarks/results; run "
+              "python benchmarks/speed_tables.py", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
