@@ -4,6 +4,8 @@ at its batch size, fused kernels on and off, in one process.
     python benchmarks/fused_training.py                                   # every case, fp32
     python benchmarks/fused_training.py --cases cnn/fashion_mnist --dtypes float32 bfloat16
     python benchmarks/fused_training.py --json benchmarks/results/fused_training_cpu.json
+    python benchmarks/fused_training.py --cases cnn/fashion_mnist --dtypes bfloat16 \
+        --json benchmarks/results/fused_training_cpu.json --append
 
 Each case is a network and a data set composed as ``train.py`` would run them (``model=...
 data=...``, the data config's batch size, threads and network width) with ``--op``'s estimators.
@@ -249,6 +251,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--append", action="store_true", help="add to the --json report's rows")
     args = parser.parse_args(argv)
     command = " ".join(
         ["python benchmarks/fused_training.py", *(sys.argv[1:] if argv is None else argv)]
@@ -265,13 +268,17 @@ def main(argv=None) -> None:
     if fused.failure:
         print(f"note: compiling failed ({fused.failure}); the fused arms ran eagerly")
     if args.json:
-        report = {
-            "command": command,
-            "machine": {"processor": platform.processor() or platform.machine(),
-                        "torch": torch.__version__, "python": platform.python_version()},
-            "thresholds": {k: v for k, v in fused.thresholds.items()},
-            "results": results,
-        }  # fmt: skip
+        report = {"commands": [], "results": []}
+        if args.append and args.json.is_file():
+            report = json.loads(args.json.read_text())
+        report["commands"].append(command)
+        report["machine"] = {
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        }
+        report["thresholds"] = dict(fused.thresholds)
+        report["results"] += results
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 

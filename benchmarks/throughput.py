@@ -108,6 +108,8 @@ def environment(variant: Variant, scratch: Path) -> dict[str, str]:
     env = {**os.environ, **variant.env}
     if variant.spin:
         env.pop("OMP_WAIT_POLICY", None)
+    elif variant.launched:  # torch loads before the script: give it the policy train.py sets
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if variant.cold:
         env["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="cold_cache_", dir=scratch)
     return env
