@@ -10,7 +10,8 @@ is made from ``benchmarks/results/NAME/comparison.csv``, the report that
 ``metrics.json`` in that folder (add ``--thresholds 0.8 0.85 0.9`` for the Fashion-MNIST ones,
 ``compare_fashion`` and ``schedules_fashion``, whose experiments pick those thresholds).
 ``NAME.diagnostics`` is the table of the same report's final hard-op diagnostics, and
-``NAME.headline`` the short table of its headline metric alone (the README's).
+``NAME.headline`` the short table of its headline metric alone (the README's). A report that
+writes its own table (``gradient_quality``) is shown as it wrote it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ THRESHOLDS = {
     "schedules": ("0.9",),
     "schedules_gumbel": ("0.9",),
     "schedules_fashion": ("0.85", "0.9"),
+    "compare_vae": ("300", "270"),
+    "compare_vae_digits": ("25", "24.5"),
 }
+# Reports that write their own Markdown table: NAME is benchmarks/results/NAME/NAME.md's table.
+OWN_TABLES = ("gradient_quality",)
 # The diagnostics table: one column per metric, its layers' final values joined by " / ".
 DIAGNOSTICS = {
     "dead fraction": "dead_fraction",
@@ -108,6 +113,9 @@ def headline_table(name: str) -> str:
 
 def table(name: str) -> str:
     """The Markdown table of ``benchmarks/results/NAME/comparison.csv``."""
+    if name in OWN_TABLES:
+        text = (RESULTS / name / f"{name}.md").read_text()
+        return "\n".join(line for line in text.splitlines() if line.startswith("|"))
     if name.endswith(".diagnostics"):
         return diagnostics_table(name.removesuffix(".diagnostics"))
     if name.endswith(".headline"):

@@ -18,7 +18,12 @@ from tests.app.test_report import check_significance, read_csv, table_rows, writ
 RESULTS = ROOT / "benchmarks" / "results"
 DOC_TABLES = ROOT / "benchmarks" / "doc_tables.py"
 SWEEPS = sorted(p.name for p in RESULTS.iterdir() if (p / "comparison.csv").is_file())
-THRESHOLDS = {"compare_fashion": (0.8, 0.85, 0.9), "schedules_fashion": (0.8, 0.85, 0.9)}
+THRESHOLDS = {
+    "compare_fashion": (0.8, 0.85, 0.9),
+    "schedules_fashion": (0.8, 0.85, 0.9),
+    "compare_vae": (300, 270, 250),  # nats per image, lower is better
+    "compare_vae_digits": (27, 25, 24.5),
+}
 
 
 def test_the_headline_sweeps_are_committed():
@@ -63,12 +68,16 @@ def test_each_reports_significance_marks_match_a_hand_computation(name):
         return ", ".join(f"{k}={settings[k]}" for k in swept)
 
     runs: dict[str, list[dict]] = {}
+    headlines = set()
     for path in (RESULTS / name).glob("*/metrics.json"):
         metrics = json.loads(path.read_text())
         runs.setdefault(config(dict(o.split("=", 1) for o in metrics["overrides"])), []).append(
             metrics
         )
-    check_significance(rows, runs, config)
+        headline = metrics.get("headline", {"metric": "test_acc", "higher_is_better": True})
+        headlines.add((headline["metric"], headline["higher_is_better"]))
+    ((metric, higher_is_better),) = headlines  # one headline per sweep
+    check_significance(rows, runs, config, metric, higher_is_better)
     for row in rows:
         assert row["reference"] == ("true" if row.get("op") in ("relaxed", "float") else "false")
         assert {row[c] for c in columns if c.startswith("vs_")} <= {
