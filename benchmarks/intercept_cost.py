@@ -24,6 +24,7 @@ import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -88,11 +89,18 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=5, help="steps per timing")
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", help="also write what it prints to this file (a report)")
     args = parser.parse_args(argv)
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line)
+        lines.append(line)
+
     torch.set_num_threads(args.threads)
-    print("$ python benchmarks/intercept_cost.py " + " ".join(sys.argv[1:] if argv is None
-                                                                else argv))  # fmt: skip
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+    say("$ python benchmarks/intercept_cost.py " + " ".join(sys.argv[1:] if argv is None
+                                                              else argv))  # fmt: skip
+    say(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s)")  # fmt: skip
     hard, plain = networks(args)
     gen = torch.Generator().manual_seed(1)
@@ -113,11 +121,13 @@ def main(argv=None) -> int:
             base_times.append(base)
             ratios[name].append(seconds(step, args.steps) / base)
     base_ms = statistics.median(base_times) * 1e3
-    print(f"baseline HardCNN (surrogate modules): {base_ms:.2f} ms/step")
+    say(f"baseline HardCNN (surrogate modules): {base_ms:.2f} ms/step")
     for name, values in ratios.items():
         q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-        print(f"{name:10s} ratio to baseline: median {statistics.median(values):.3f} "
+        say(f"{name:10s} ratio to baseline: median {statistics.median(values):.3f} "
               f"(quartiles {q[0]:.3f}-{q[2]:.3f}, {len(values)} rounds)")  # fmt: skip
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n")
     return 0
 
 
