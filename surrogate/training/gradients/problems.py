@@ -18,6 +18,7 @@ import surrogate
 from surrogate.training.data.datamodule import load_splits
 from surrogate.training.gradients.quality import Loss
 from surrogate.training.models.cat_vae import CategoricalVAE
+from surrogate.training.tasks.elbo import negative_elbo
 
 
 class Problem(NamedTuple):
@@ -44,21 +45,14 @@ def toy(seed: int = 0) -> Problem:
 def vae(epochs: int = 30, batch: int = 32, seed: int = 0) -> Problem:
     torch.manual_seed(seed)
     splits = load_splits("digits", "unused", 0.15, 0.15, seed=0, scale="unit")
-    net = CategoricalVAE((1, 8, 8), latents=4, categories=8, hidden=[256, 128])
-    net.binarize = "threshold"
+    net = CategoricalVAE((1, 8, 8), 4, 8, hidden=[256, 128], binarize="threshold")
     surrogate.swap(net, argmax="gumbel")
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     images = splits["train"].tensors[0]
     for _ in range(epochs):
         for chunk in images[torch.randperm(len(images))].split(64):
-            output = net.train()(chunk)
-            recon = F.binary_cross_entropy_with_logits(
-                output.recon_logits, output.target, reduction="none"
-            )
-            log_q = output.latent_logits.log_softmax(-1)
-            kl = (log_q.exp() * (log_q + torch.log(torch.tensor(8.0)))).sum((1, 2))
             optimizer.zero_grad()
-            (recon.flatten(1).sum(1) + kl).mean().backward()
+            negative_elbo(net.train()(chunk)).mean().backward()
             optimizer.step()
     net.eval().requires_grad_(False)
     target = net.binarized(splits["test"].tensors[0][:batch], None)
