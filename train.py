@@ -6,9 +6,19 @@ python train.py op=atan op.step.alpha=4           # one knob changed
 python train.py -m op=none,ste,sigmoid seed=0,1,2 # a sweep
 """
 
+import os
 import sys
 
-import hydra
+# OpenMP threads that finish their share of an op sleep instead of spinning for the next one: a run
+# beside another busy process (a second run, a test suite) otherwise burns the cores that process
+# needs, and both crawl. Torch's OpenMP reads this once, as torch loads: so here, before anything
+# imports torch. A value in the environment wins. Measured on a 2-core CPU (docs/benchmarks.md,
+# benchmarks/throughput.py): two runs started at once take 1.15-1.24x one alone with it; beside a
+# test suite, digits' run took 79 s alone and 104-139 s as a pair with spinning threads, 15-29 s
+# with it. A lone run with small ops (digits) pays 1.27x for it, Fashion-MNIST's does not.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import hydra  # noqa: E402 (after the wait policy; none of these imports torch before it is set)
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig

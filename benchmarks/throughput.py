@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import runpy
+import shlex
 import statistics
 import subprocess
 import sys
@@ -211,7 +212,7 @@ def measure_case(case: str, args, scratch: Path) -> dict:
             }  # fmt: skip
             for name, rs in runs.items()
         }
-    if "concurrent" in args.sections:
+    if "concurrent" in args.sections and case in (args.concurrent_cases or args.cases):
         found["concurrent"] = {}
         for name in args.concurrent:
             alone, pairs = [], []
@@ -269,13 +270,15 @@ def main(argv=None) -> None:
     parser.add_argument("--process-variants", nargs="+", choices=list(VARIANTS),
                         default=["default", "eager", "fused", "cold", "fused cold"])  # fmt: skip
     parser.add_argument("--concurrent", nargs="+", choices=list(VARIANTS), default=["default"])
+    parser.add_argument("--concurrent-cases", nargs="+", choices=list(CASES),
+                        help="the concurrent section's cases (default: every case)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fused-threshold", type=int, default=2**17)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if "process" in args.sections and "default" not in args.process_variants:
         parser.error("--process-variants needs default (the ratios are to it)")
-    text = " ".join(["python benchmarks/throughput.py", *argv])
+    text = shlex.join(["python", "benchmarks/throughput.py", *argv])
     print(text, flush=True)
     report = {
         "command": text,

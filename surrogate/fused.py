@@ -11,7 +11,8 @@ count), takes any length (``dynamic=True``), and has a code object of its own, s
 recompiles per code object is never reached however many kernels there are.
 
 The compiled kernel runs only where it pays and is safe: at least ``thresholds[device]`` elements
-in plain dense tensors of one shape and layout on CPU or CUDA, with grad mode off (a hard op's
+(2^22 on CPU, above every activation of the training app's networks; 2^25 on CUDA) in plain dense
+tensors of one shape and layout on CPU or CUDA, with grad mode off (a hard op's
 forward, or a backward without ``create_graph``). It is skipped while ``torch.compile`` traces the
 caller (which fuses the formula into its own graph) and under a TorchFunctionMode or
 TorchDispatchMode (which would be bypassed). Everywhere else, and for good once a compile fails
@@ -39,11 +40,18 @@ import torch
 Tensor = torch.Tensor
 
 enabled = os.environ.get("SURROGATE_FUSED", "1") != "0"
-# Elements from which a compiled call beats the eager formulas despite its fixed cost (dynamo's
-# guards, the AOT wrapper, the launcher): measured by benchmarks/fused_threshold.py on a 2-core CPU
-# (break-even at 2^17) and an H100 (break-even at 2^24, faster from 2^25; below, the eager kernels
-# are launch-bound).
-thresholds = {"cpu": 2**17, "cuda": 2**25}
+# The smallest tensor, in elements, that runs compiled, per device type (a device type left out:
+# never). A compiled call pays a fixed cost (dynamo's guards, the AOT wrapper, the launcher) and a
+# process compiles each kernel once (seconds apiece); it pays where the calls it speeds up repay
+# both. Measured on a 2-core CPU and an H100 (docs/benchmarks.md):
+# - CPU, 2^22: inside the training steps of the app's networks (benchmarks/fused_training.py; their
+#   hard-op layers have at most 401,408 elements) compiled kernels made a whole step 0.99-1.05x the
+#   eager one, while compiling made a Fashion-MNIST run 1.31x as long on a warm cache and 2.22x on a
+#   cold one (benchmarks/throughput.py). From 2^22 up a compiled forward plus backward saves 30 ms
+#   or more a call (benchmarks/fused_threshold.py), so a run repays the compile.
+# - CUDA, 2^25: the eager kernels are launch-bound up to 2^23; compiled calls break even at 2^24
+#   and are faster from 2^25 (benchmarks/fused_threshold.py --device cuda).
+thresholds = {"cpu": 2**22, "cuda": 2**25}
 failure: str | None = None  # why the compiled path was turned off, if a compile failed
 
 

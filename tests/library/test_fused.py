@@ -27,7 +27,11 @@ FUNCTION = {"step": surrogate.step, "sign": surrogate.sign, "round": surrogate.r
 ESTIMATORS = surrogate.available("step")
 SMOOTH = [n for n in ESTIMATORS if n not in ("none", "ste", "clipped_ste")]
 RELAXABLE = ["clipped_ste", *SMOOTH]
-N = fused.thresholds["cpu"] + 37  # above the threshold, and not a multiple of any vector width
+SHIPPED = dict(fused.thresholds)  # the rule as shipped, before the fixture below lowers it
+# The tests run the compiled path on tensors of this size (the CPU threshold of the fixture): well
+# below the shipped one, so that they stay fast.
+THRESHOLD = 2**17
+N = THRESHOLD + 37  # above the threshold, and not a multiple of any vector width
 # (rtol, atol) between the compiled and the eager formulas: the same math, rounded differently.
 TOL = {torch.float32: (2e-5, 1e-6), torch.bfloat16: (1e-2, 1e-5)}
 FAST = {("step", n) for n in ESTIMATORS} | {
@@ -52,6 +56,11 @@ def inputs(dtype: torch.dtype, n: int = N, seed: int = 0) -> torch.Tensor:
         [rng.normal(0, 2, rest // 2), rng.integers(-40, 41, rest - rest // 2) / 4.0]
     )
     return torch.tensor(np.concatenate([edges, rng.permutation(noise)])).to(dtype)
+
+
+@pytest.fixture(autouse=True)
+def _test_threshold(monkeypatch):
+    monkeypatch.setattr(fused, "thresholds", {**fused.thresholds, "cpu": THRESHOLD})
 
 
 @pytest.fixture
@@ -193,9 +202,30 @@ def test_dense_layouts_keep_their_strides_and_outputs_are_not_views(compiled_cal
 def test_strided_inputs_and_small_tensors_run_eagerly(compiled_calls):
     x = torch.randn(2 * N)[::2].requires_grad_(True)  # not dense
     surrogate.step(x, "atan").sum().backward()
-    small = torch.randn(fused.thresholds["cpu"] - 1, requires_grad=True)
+    small = torch.randn(THRESHOLD - 1, requires_grad=True)
     surrogate.step(small, "atan").sum().backward()  # the incoming gradient is expanded: eager
     assert not compiled_calls
+
+
+# The largest activation a hard op of a shipped network sees at its data config's batch size: the
+# first block of model=cnn on 28x28 images (batch 128, 16 channels, 14x14 after pooling).
+LARGEST_SHIPPED = (128, 16, 14, 14)
+
+
+def test_the_shipped_cpu_rule_trains_the_shipped_networks_eagerly(monkeypatch, compiled_calls):
+    monkeypatch.setattr(fused, "thresholds", SHIPPED)
+    x = torch.randn(LARGEST_SHIPPED, requires_grad=True)
+    for op in OPS:
+        FUNCTION[op](x, "atan").backward(torch.randn(LARGEST_SHIPPED))
+    assert not compiled_calls
+
+
+def test_the_shipped_cpu_threshold_compiles_from_its_size_up(monkeypatch, compiled_calls):
+    monkeypatch.setattr(fused, "thresholds", SHIPPED)
+    for n, compiled in [(SHIPPED["cpu"] - 1, False), (SHIPPED["cpu"], True)]:
+        x = torch.randn(n, requires_grad=True)
+        surrogate.sign(x, "atan").backward(torch.ones(n))
+        assert bool(compiled_calls) == compiled, n
 
 
 def test_an_equal_estimator_reuses_the_kernel_and_new_lengths_do_not_recompile(compiled_calls):
