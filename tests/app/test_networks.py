@@ -74,7 +74,8 @@ def test_bad_layout_is_refused_by_both_twins(kwargs, words):
 
 
 def test_an_unknown_model_names_the_registered_ones():
-    with pytest.raises(ValueError, match=r"model.name: unknown 'resnet'; choose one of: cat_vae, cnn, "):
+    message = r"model.name: unknown 'resnet'; choose one of: cat_vae, cnn, "
+    with pytest.raises(ValueError, match=message):
         build_model({**CNN, "name": "resnet"}, DataShape((1, 8, 8), 10))
 
 
