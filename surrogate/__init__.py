@@ -6,6 +6,12 @@
     layer = surrogate.Sign("clipped_ste")          # nn.Module; layer.estimator is settable
     surrogate.available("argmax")                  # the estimators that apply to an op
 
+Binary and low-bit layers (the weights' sign or round takes the estimator):
+
+    surrogate.BinaryConv2d(64, 128, 3, padding=1)  # sign(w) of real latent weights, clipped STE
+    surrogate.QuantLinear(512, 10, bits=4, learn_step=True)   # LSQ on weights and inputs
+    surrogate.Bop(surrogate.binary_weights(model)) # flips binary weights (Helwegen et al. 2019)
+
 For models written without this library:
 
     print(surrogate.audit(model, x))               # where the gradient dies, and why
@@ -27,19 +33,28 @@ package never imports.
 # audit, intercept and swap are modules called as their function (surrogate.callable_module):
 # surrogate.audit(model, x) is surrogate.audit.audit(model, x), and surrogate.audit.cli imports.
 from surrogate import audit, intercept, swap
+from surrogate.binary import BinaryConv2d, BinaryLinear, binary_weights, clip_latent_weights
 from surrogate.estimators import Custom, Estimator, available, estimator, parameters
 from surrogate.functional import argmax, round, sign, step
 from surrogate.modules import ArgMax, HardOp, Round, Sign, Step
 from surrogate.op_estimators import OpEstimator, parse_ops
+from surrogate.optim import Bop
+from surrogate.quantize import QuantConv2d, Quantize, QuantLinear
 from surrogate.schedules import EstimatorSchedule, Schedule
 
 __all__ = [
     "ArgMax",
+    "BinaryConv2d",
+    "BinaryLinear",
+    "Bop",
     "Custom",
     "Estimator",
     "EstimatorSchedule",
     "HardOp",
     "OpEstimator",
+    "QuantConv2d",
+    "QuantLinear",
+    "Quantize",
     "Round",
     "Schedule",
     "Sign",
@@ -47,6 +62,8 @@ __all__ = [
     "argmax",
     "audit",
     "available",
+    "binary_weights",
+    "clip_latent_weights",
     "estimator",
     "intercept",
     "parameters",
