@@ -87,7 +87,7 @@ class Arm:
         self.intercept = config["model"]["apply_estimators"] != "swap"
         if config["model"]["apply_estimators"] != "intercept":
             self.ops.apply(self.net)
-        self.optimizer = build_optimizer(self.net.parameters(), config["model"]["optimizer"])
+        self.optimizer = build_optimizer(self.net, config["model"]["optimizer"])
 
     def step(self, batch, dtype: torch.dtype) -> float:
         with Fused(self.mode):

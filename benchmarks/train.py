@@ -78,7 +78,7 @@ class PlainLoop:
         self.task, self.images = task, 0  # the task's loss; images trained on so far
         self.ops = HardOpConfig.parse(config["op"])
         self.intercept = config["model"]["apply_estimators"] != "swap"  # as ApplyEstimators does
-        self.optimizer = build_optimizer(self.net.parameters(), config["model"]["optimizer"])
+        self.optimizer = build_optimizer(self.net, config["model"]["optimizer"])
         self.schedule = build_scheduler(self.optimizer, config["model"]["scheduler"], epochs)
         self.seed = config["seed"]
         self.batches = iter(())

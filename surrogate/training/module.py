@@ -15,7 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from surrogate import OpEstimator, available, swap
+from surrogate import OpEstimator, available, clip_latent_weights, swap
 from surrogate.training.config.op import describe_layer, hard_op_modules
 from surrogate.training.data import DataShape
 from surrogate.training.data.datamodule import epoch_seed
@@ -122,6 +122,13 @@ class HardOpModule(pl.LightningModule):
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        """BinaryConnect: the latent binary weights back into [−c, c] after the step, where the
+        model config sets ``latent_clip: c``."""
+        bound = self.hparams.model.get("latent_clip")
+        if bound is not None:
+            clip_latent_weights(self.net, bound)
+
     def on_train_epoch_end(self) -> None:
         """Log the epoch's mean training loss per sample (Lightning's on_epoch mean)."""
         if self.epoch_loss.weight:
@@ -142,7 +149,7 @@ class HardOpModule(pl.LightningModule):
         self.log(f"test/{self.task.metric}", self.test_metric, on_epoch=True)
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.parameters(), self.hparams.model["optimizer"])
+        optimizer = build_optimizer(self.net, self.hparams.model["optimizer"])
         schedule = build_scheduler(
             optimizer, self.hparams.model["scheduler"], self.trainer.max_epochs
         )

@@ -18,7 +18,7 @@ from surrogate.training.data import (
     register_dataset,
 )
 from surrogate.training.data.datamodule import DataModule, load_splits
-from surrogate.training.data.mnist import MNIST
+from surrogate.training.data.mnist import MNIST, FashionMNIST
 from tests.app.helpers import write_tiny_mnist
 
 BUILT_IN = {
@@ -122,7 +122,8 @@ def test_download_runs_only_for_missing_files(tmp_path, monkeypatch):
     data.prepare_data()
     data.prepare_data()  # found this time
     assert fetched == [str(tmp_path)]
-    with pytest.raises(FileNotFoundError, match="fashion_mnist not found"):
+    monkeypatch.setattr(FashionMNIST, "system_folder", str(tmp_path / "not-installed"))
+    with pytest.raises(FileNotFoundError, match="fashion_mnist not found.*not-installed"):
         DataModule("fashion_mnist", str(tmp_path), download=False).prepare_data()
 
 

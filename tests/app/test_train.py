@@ -38,7 +38,7 @@ def test_every_op_preset_exists():
 
 def test_the_float_twin_replaces_sign_and_step_by_relu(tmp_path):
     config = compose_config(["op=float"], tmp_path)
-    assert config["model"]["activations"] == ["relu", "relu"]
+    assert config["model"]["float_twin"] is True
     assert all(config["op"][op]["relaxed"] for op in ("step", "sign", "round", "argmax"))
     assert config["op"]["reference"]
 

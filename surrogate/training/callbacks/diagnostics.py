@@ -25,6 +25,11 @@ statistics, no sampling):
   relaxed network is the reference: 1 means the estimator points where the relaxed network's exact
   gradient does. 0 where either gradient is zero. ``network/grad_cosine`` is the same over all
   parameters.
+- ``saturated`` (binary layers): the share of latent weights at BinaryConnect's clip, |w| >= 1;
+  ``step`` (quantizers): the step size s. Recorded under the path of the layer's hard op
+  (``features.4.binarize/saturated``, ``features.4.weight_quantizer.round/step``), beside the flip
+  ratio of its decisions: for weights, the share of signs (or quantized levels) that changed,
+  larq's FlipRatio.
 
 Measuring changes nothing in the run: gradients come from ``torch.autograd.grad`` (no ``.grad`` is
 written), the global random state is restored, and every module's training flag and estimator are
@@ -223,7 +228,22 @@ def measure(
         for module, training in modes:
             module.training = training
     values["network/grad_cosine"] = cosine(list(hard.values()), list(relaxed.values()))
+    values.update(statistics(net))
     return values, now
+
+
+def statistics(net: nn.Module) -> dict[str, float]:
+    """The weight statistics of every module that has them (``statistics()``: binary layers,
+    quantizers), each under the path of the module's hard op: ``{"features.4.binarize/saturated":
+    0.02, ...}``."""
+    values = {}
+    for path, module in net.named_modules():
+        own = getattr(module, "statistics", None)
+        hard = [name for name, child in module.named_children() if isinstance(child, HardOp)]
+        if callable(own) and len(hard) == 1:
+            where = f"{path}.{hard[0]}" if path else hard[0]
+            values.update({f"{where}/{key}": value for key, value in own().items()})
+    return values
 
 
 def _restore(layers: list[Layer], state: list[OpEstimator]) -> None:

@@ -1,7 +1,8 @@
 """The IDX family: MNIST, Fashion-MNIST and KMNIST, 28x28 gray images in four IDX files (gzipped
 or not), found flat in ``root`` (as Debian's ``dataset-fashion-mnist`` installs them in
 /usr/share/datasets/fashion-mnist) or in torchvision's layout ``root/<Name>/raw``; torchvision
-downloads them."""
+downloads them. Fashion-MNIST is also looked for where Debian's package puts it, after ``root``, so
+``python train.py data=fashion_mnist`` runs as written on a machine that has the package."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ class IdxImages(FixedShape):
     can_download = True
     pixel_max = 255.0
     folder = ""  # torchvision's class, and its folder under root
+    system_folder: str | None = None  # where a system package installs the files, if any
 
     def folders(self, root: str | Path) -> list[Path]:
-        return [Path(root), Path(root) / self.folder / "raw", Path(root) / self.folder]
+        system = [Path(self.system_folder)] if self.system_folder else []
+        return [Path(root), Path(root) / self.folder / "raw", Path(root) / self.folder, *system]
 
     def find(self, root: str | Path) -> dict[str, Path] | None:
         """The four files in the first folder that holds them all, or None."""
@@ -70,6 +73,7 @@ class MNIST(IdxImages):
 @register_dataset("fashion_mnist")
 class FashionMNIST(IdxImages):
     folder = "FashionMNIST"
+    system_folder = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 
 
 @register_dataset("kmnist")

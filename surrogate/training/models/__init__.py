@@ -41,6 +41,8 @@ class OptimizerConfig:
     lr: float = field(default=MISSING, metadata={"range": Range(0, low_open=True)})
     weight_decay: float = field(default=MISSING, metadata={"range": Range(0)})
     momentum: float = field(default=MISSING, metadata={"range": Range(0, 1, high_open=True)})
+    gamma: float = field(default=1e-4, metadata={"range": Range(0, 1, low_open=True)})  # bop
+    threshold: float = field(default=1e-8, metadata={"range": Range(0)})  # bop
 
 
 @dataclass

@@ -49,6 +49,7 @@ class CNNConfig(ModelConfig):
     bottleneck: str | None = MISSING
     groups: int = field(default=MISSING, metadata={"range": COUNT})
     categories: int = field(default=MISSING, metadata={"range": Range(2, integer=True)})
+    float_twin: bool = False  # true (op=float): relu after every block, whatever activations say
 
 
 def check_layout(channels: Sequence[int], activations: Sequence[str], bottleneck) -> None:
@@ -143,7 +144,9 @@ def network_args(config: CNNConfig) -> dict:
     """The network's own keys of a CNN config (what ``HardCNN`` and ``PlainCNN`` take)."""
     return {
         "channels": config.channels,
-        "activations": config.activations,
+        "activations": ["relu"] * len(config.activations)
+        if config.float_twin
+        else config.activations,
         "pooled_size": config.pooled_size,
         "bottleneck": config.bottleneck,
         "groups": config.groups,

@@ -65,6 +65,8 @@ METRIC_TITLES = {
     "flip_ratio": "flip ratio",
     "grad_norm": "gradient norm at the input",
     "grad_cosine": "cosine to the relaxed gradient",
+    "saturated": "saturated latent weights",
+    "step": "quantizer step",
 }
 # Each diagnostic's y axis: what it measures, and its range (None: from the data, from 0).
 METRIC_AXES = {
@@ -72,6 +74,8 @@ METRIC_AXES = {
     "flip_ratio": ("share of decisions flipped", (0.0, 1.0)),
     "grad_norm": ("‖∂loss/∂input‖₂", None),
     "grad_cosine": ("cosine (hard vs relaxed)", (-1.0, 1.0)),
+    "saturated": ("share of latent |w| >= 1", (0.0, 1.0)),
+    "step": ("step size s", None),
 }
 # What a run without a "headline" in its metrics.json is ranked by.
 DEFAULT_HEADLINE = {"metric": "test_acc", "higher_is_better": True}
