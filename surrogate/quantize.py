@@ -6,15 +6,15 @@
 ``Quantize`` computes q = round(clamp(x/s, Qn, Qp))·s with Qn = −2^(b−1), Qp = 2^(b−1) − 1
 (``signed``) or Qn = 0, Qp = 2^b − 1, the round through a ``surrogate.Round`` child
 (``quantizer.round``) and its estimator, so ``swap``, schedules, per-layer estimators, diagnostics
-and ``audit`` see it as any hard op. ``clamp`` passes the gradient inside [Qn, Qp] and none
-outside.
+and ``audit`` see it as any hard op. The clamp passes x's gradient strictly inside (Qn, Qp) and
+none at or beyond its ends (LSQ's eq. 5), whatever ``torch.clamp``'s gradient at its bounds.
 
 The step s is a buffer, or with ``learn_step=True`` a parameter learned as in LSQ (Esser et al.
 2020, arXiv:1902.08153): its gradient is scaled by g = 1/√(N·Qp), N the number of elements
 quantized per sample (``kind="activations"``) or the weight's element count (``kind="weights"``);
-with the ``ste`` round, ∂q/∂s = round(v) − v inside the range (v = x/s) and Qn or Qp outside, LSQ's
-formula. ``step=None`` initializes s at the first forward from the data as LSQ does,
-s = 2·mean|x|/√Qp (kept when a state dict with a step is loaded).
+with the ``ste`` round, ∂q/∂s = round(v) − v strictly inside the range (v = x/s) and Qn or Qp at
+or beyond its ends, LSQ's formula. ``step=None`` initializes s at the first forward from the data
+as LSQ does, s = 2·mean|x|/√Qp (kept when a state dict with a step is loaded).
 
 ``QuantLinear`` and ``QuantConv2d`` quantize their weight (signed, ``kind="weights"``) and their
 input (``input_signed``, ``kind="activations"``; ``quantize_input=False`` leaves it float).
@@ -37,10 +37,10 @@ MAX_BITS = 16
 KINDS = ("activations", "weights")
 
 
-def check_bits(bits: Any, where: str = "Quantize") -> int:
+def check_bits(bits: Any, where: str = "Quantize", name: str = "bits") -> int:
     """``bits`` as an int in [1, 16], else a ValueError naming it."""
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_BITS:
-        raise ValueError(f"{where}: bits must be an integer in [1, {MAX_BITS}], got {bits!r}")
+        raise ValueError(f"{where}: {name} must be an integer in [1, {MAX_BITS}], got {bits!r}")
     return bits
 
 
@@ -52,9 +52,16 @@ def levels(bits: int, signed: bool) -> tuple[int, int]:
 
 
 def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """x in the forward; its gradient times ``scale`` in the backward (LSQ's grad_scale)."""
+    """x, exactly, in the forward; its gradient times ``scale`` in the backward (LSQ's
+    grad_scale)."""
     scaled = x * scale
-    return (x - scaled).detach() + scaled
+    return x.detach() + (scaled - scaled.detach())
+
+
+def clamp_inside(v: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """clamp(v, low, high), its gradient 1 strictly inside (low, high) and 0 elsewhere."""
+    inside = (v > low) & (v < high)
+    return torch.where(inside, v, v.detach().clamp(low, high))
 
 
 class Quantize(nn.Module):
@@ -69,18 +76,21 @@ class Quantize(nn.Module):
         estimator: EstimatorLike = "ste",
         *,
         kind: str = "activations",
+        device: Any = None,
+        dtype: Any = None,
         **estimator_params: Any,
     ):
         super().__init__()
         self.bits = check_bits(bits)
         if kind not in KINDS:
             raise ValueError(f"Quantize: kind must be one of {KINDS}, got {kind!r}")
-        if step is not None and not (isinstance(step, (int, float)) and step > 0):
+        number = isinstance(step, (int, float)) and not isinstance(step, bool)
+        if step is not None and not (number and step > 0):
             raise ValueError(f"Quantize: step must be > 0 (or None: from the data), got {step!r}")
         self.signed, self.learn_step, self.kind = bool(signed), bool(learn_step), kind
         self.qn, self.qp = levels(self.bits, self.signed)
         self.round = Round(estimator, **estimator_params)
-        initial = torch.tensor(1.0 if step is None else float(step))
+        initial = torch.tensor(1.0 if step is None else float(step), device=device, dtype=dtype)
         if self.learn_step:
             self.step = nn.Parameter(initial)
         else:
@@ -111,7 +121,7 @@ class Quantize(nn.Module):
             per_sample = x[0].numel() if self.kind == "activations" and x.dim() > 0 else x.numel()
             step = scale_gradient(step, 1.0 / math.sqrt(max(per_sample * self.qp, 1)))
         step = step.to(x.dtype)
-        return self.round(torch.clamp(x / step, self.qn, self.qp)) * step
+        return self.round(clamp_inside(x / step, self.qn, self.qp)) * step
 
     def statistics(self) -> dict[str, float]:
         """``step``: the step size s."""
@@ -144,16 +154,19 @@ class QuantWeight(nn.Module):
         estimator: EstimatorLike,
         params: dict[str, Any],
     ) -> None:
-        check_bits(bits, type(self).__name__)
+        name = type(self).__name__
+        check_bits(bits, name)
+        factory = {"device": self.weight.device, "dtype": self.weight.dtype}
         self.weight_quantizer = Quantize(
-            bits, True, None, learn_step, estimator, kind="weights", **params
+            bits, True, None, learn_step, estimator, kind="weights", **factory, **params
         )
         self.input_quantizer = None
         if quantize_input:
-            in_bits = bits if input_bits is None else check_bits(input_bits, type(self).__name__)
+            in_bits = bits if input_bits is None else check_bits(input_bits, name, "input_bits")
             self.input_quantizer = Quantize(
-                in_bits, input_signed, None, learn_step, estimator, kind="activations", **params
-            )
+                in_bits, input_signed, None, learn_step, estimator, kind="activations",
+                **factory, **params,
+            )  # fmt: skip
 
     def quantized(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the input, quantized unless ``quantize_input=False``; the quantized weight)."""

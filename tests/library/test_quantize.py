@@ -6,9 +6,10 @@ The expected values are float64 references written here, never from the library:
                                                  Qn = 0,        Qp = 2^b − 1     (unsigned)
 
 With a learned step (LSQ, Esser et al. 2020, arXiv:1902.08153, eq. 3 and its gradient scale), the
-``ste`` round gives ∂q/∂s = round(v) − v inside [Qn, Qp] (v = x/s), Qn below and Qp above, and the
-step's gradient is scaled by g = 1/√(N·Qp), N the elements per sample (activations) or of the whole
-weight (weights). The input's gradient is the round's derivative inside [Qn, Qp], 0 outside. LSQ's
+``ste`` round gives ∂q/∂s = round(v) − v strictly inside (Qn, Qp) (v = x/s), Qn at or below Qn
+and Qp at or above Qp (eq. 5), and the step's gradient is scaled by g = 1/√(N·Qp), N the elements
+per sample (activations) or of the whole weight (weights). The input's gradient is the round's
+derivative strictly inside (Qn, Qp), 0 at the ends and beyond. LSQ's
 initialization is s = 2·mean|x|/√Qp.
 """
 
@@ -52,13 +53,13 @@ def ref_step_grad(x, s, upstream, bits, signed, per_sample: int) -> float:
     """LSQ's ∂L/∂s with the ste round, times its gradient scale g = 1/√(N·Qp)."""
     qn, qp = ref_levels(bits, signed)
     v = x / s
-    dq_ds = np.where(v < qn, qn, np.where(v > qp, qp, np.rint(v) - v))
+    dq_ds = np.where(v <= qn, qn, np.where(v >= qp, qp, np.rint(v) - v))
     return float((upstream * dq_ds).sum() / math.sqrt(per_sample * qp))
 
 
 def inside(x, s, bits, signed) -> np.ndarray:
     qn, qp = ref_levels(bits, signed)
-    return (qn <= x / s) & (x / s <= qp)
+    return (qn < x / s) & (x / s < qp)
 
 
 def sigmoid_bump(u: np.ndarray, beta: float) -> np.ndarray:
@@ -194,16 +195,17 @@ def test_input_gradient_with_sigmoid_round(signed, beta):
 
 @pytest.mark.parametrize("signed", SIGNED, ids=SIGNED_IDS)
 def test_gradients_at_the_ends_of_the_range(signed):
-    """x/s exactly Qn or Qp is inside [Qn, Qp]: the input's gradient passes, and ∂q/∂s is
-    round(v) − v = 0 there (not the Qn or Qp of the saturated side). torch.clamp's own gradient
-    at its bounds is 1 before torch 2.14 and 0 from 2.14 on; the quantizer's must not follow it."""
+    """x/s exactly Qn or Qp counts as saturated (LSQ's eq. 5): no gradient to the input, and
+    ∂q/∂s is Qn or Qp there. torch.clamp's own gradient at its bounds is 1 before torch 2.14 and 0
+    from 2.14 on; the quantizer's must not follow it."""
     bits, step = 4, 0.25
     qn, qp = ref_levels(bits, signed)
     x = np.array([[qn * step, qp * step]])
     quantizer = surrogate.Quantize(bits, signed, step, learn_step=True).double()
     _, grad_x = forward_backward(quantizer, x, np.ones_like(x))
-    assert grad_x.tolist() == [[1.0, 1.0]]
-    assert quantizer.step.grad.item() == 0.0
+    assert grad_x.tolist() == [[0.0, 0.0]]
+    per_sample = x.shape[1]
+    assert quantizer.step.grad.item() == pytest.approx((qn + qp) / np.sqrt(per_sample * qp))
 
 
 def test_estimator_setter_reaches_the_round():
@@ -407,9 +409,9 @@ def test_learned_step_forward_equals_the_fixed_step_forward(step, bits, n):
 
 
 def test_float64_input_uses_the_step_in_float64():
-    """A float64 input is quantized with the step given, not with its float32 rounding."""
+    """A float64 quantizer quantizes with the step given, not with its float32 rounding."""
     x = torch.tensor([0.3, -0.7, 1.1], dtype=torch.float64)
-    q = surrogate.Quantize(4, step=0.1)(x)
+    q = surrogate.Quantize(4, step=0.1, dtype=torch.float64)(x)
     assert torch.equal(q, t64(ref_quantize(x.numpy(), 0.1, 4, True)))
 
 
