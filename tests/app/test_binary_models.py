@@ -171,3 +171,10 @@ def test_op_layers_give_the_weights_an_estimator_of_their_own(tmp_path):
     layers = metrics["layer_estimators"]
     assert layers["features.4.binarize"]["name"] == "ste"
     assert layers["features.3"]["name"] == "triangle"
+
+
+@pytest.mark.parametrize("model", ["bnn", "qcnn"])
+def test_the_float_twins_train_with_no_hard_op_to_swap(tmp_path, model):
+    metrics = run(compose_config([f"model={model}", "op=float", *FAST], tmp_path), tmp_path, "f")
+    assert metrics["reference"] and metrics["layer_estimators"] == {}
+    assert 0 <= metrics["test_acc"] <= 1

@@ -111,7 +111,7 @@ class ApplyEstimators(pl.Callback):
                 schedule = layer_schedule(layer, self.schedule_config, epochs, steps)
             relaxed = schedule.final()[layer.op].relaxed
             self.layers.append(_Layer(layer, schedule, relaxed))
-        check_swap(self.method, net, self.layers)
+        check_swap(self.method, net, self.layers, self.config.reference)
         self._changing = [item for item in self.layers if not item.schedule.is_constant]
         self._set(self.layers, trainer, training=True)
 

@@ -139,9 +139,12 @@ class HardOpConfig:
         return {op: choice.describe() for op, choice in self.ops.items()}
 
 
-def check_swap(method: str, net: nn.Module, layers: Sequence[HardLayer]) -> None:
-    """Refuse ``model.apply_estimators=swap`` on a network without surrogate's modules."""
-    if method == "swap" and not layers:
+def check_swap(
+    method: str, net: nn.Module, layers: Sequence[HardLayer], reference: bool = False
+) -> None:
+    """Refuse ``model.apply_estimators=swap`` on a network without surrogate's modules, unless
+    the op config is a reference (``op=float`` builds a float twin: no hard op is left)."""
+    if method == "swap" and not layers and not reference:
         raise ValueError(
             "model.apply_estimators 'swap' finds no surrogate.Step/Sign/Round/ArgMax module "
             f"in {type(net).__name__}; for plain torch ops use 'intercept'"

@@ -72,7 +72,7 @@ def check_network(ops: HardOpConfig, method: str, net: nn.Module, schedule, epoc
     for layer in layers:
         if layer.rule is not None:
             layer_schedule(layer, schedule, epochs, 1)
-    check_swap(method, net, layers)
+    check_swap(method, net, layers, ops.reference)
 
 
 def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:
