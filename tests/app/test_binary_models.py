@@ -178,3 +178,15 @@ def test_the_float_twins_train_with_no_hard_op_to_swap(tmp_path, model):
     metrics = run(compose_config([f"model={model}", "op=float", *FAST], tmp_path), tmp_path, "f")
     assert metrics["reference"] and metrics["layer_estimators"] == {}
     assert 0 <= metrics["test_acc"] <= 1
+
+
+def test_a_schedule_anneals_every_quantizers_round(tmp_path):
+    overrides = ["model=qcnn", "op=sigmoid", "schedule=anneal_beta", *FAST]
+    metrics = run(compose_config(overrides, tmp_path), tmp_path / "run", "anneal")
+    layers = metrics["layer_estimators"]
+    assert set(layers) == {f"features.{i}.{q}_quantizer.round" for i in (4, 8) for q in QUANTIZERS}
+    assert {layer["beta"] for layer in layers.values()} == {16.0}  # the schedule's end
+    assert metrics["schedule"]
+
+
+QUANTIZERS = ("weight", "input")
