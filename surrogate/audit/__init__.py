@@ -12,14 +12,19 @@ or all zero, as ``loss.backward()`` would leave them. Each is attributed through
 graph to the first recorded op downstream of it (``surrogate.audit.attribution``): a hard op, an
 op the audit does not recognise (``detach``, an integer cast, a call under ``no_grad``), or none
 ("not used in the forward"). Then it runs the same forward with every recorded hard op made
-straight-through, to see which healed results a gradient reaches. Each call site (the module
-and the line that call an op, ``surrogate.intercept.sites``) is ``cut``, ``handled by the
-model`` (the model routes a gradient from the op's result to its input, ``surrogate.audit.routes``,
-or the op runs in the model's own ``autograd.Function``) or ``does not reach the loss``. The
-report's ``scope`` is its cut sites: ``surrogate.intercept(..., only=report)`` changes those
-calls and no others. A backward that raises, as heaviside's
-does, is reported in ``report.error``, not raised. The model runs in its current train/eval mode;
-its buffers (BatchNorm statistics), the RNG and every ``.grad`` are left as they were.
+straight-through, to see which healed results a gradient reaches. The library's own modules
+(``surrogate.Sign``, ``Step``, ``Round``, ``ArgMax``, also inside ``BinaryConv2d`` and
+``Quantize``) with the estimator ``none`` take part too: their calls are recorded by forward hooks
+and the second pass gives them ``ste`` (``surrogate.audit.library``); what they cut is named by
+module, and the remedy is another estimator for them (``surrogate.swap``), not intercept.
+Each call site (the module and the line that call an op, ``surrogate.intercept.sites``) is
+``cut``, ``handled by the model`` (the model routes a gradient from the op's result to its input,
+``surrogate.audit.routes``, or the op runs in the model's own ``autograd.Function``) or ``does not
+reach the loss``. The report's ``scope`` is its cut sites: ``surrogate.intercept(...,
+only=report)`` changes those calls and no others. A backward that raises, as heaviside's does, is
+reported in ``report.error``, not raised. The model runs in its current train/eval mode; its
+buffers (BatchNorm statistics), its modules' estimators, the RNG and every ``.grad`` are left as
+they were.
 
 ``python -m surrogate.audit MODULE:FACTORY --input 8,1,28,28`` prints the audit of the model that
 ``MODULE:FACTORY()`` builds (see ``surrogate.audit.cli``). The package is callable:
@@ -36,6 +41,7 @@ from torch import nn
 
 from surrogate.audit.attribution import causes
 from surrogate.audit.findings import CUT, HANDLED, UNREACHED, Finding, Report
+from surrogate.audit.library import ZeroModules
 from surrogate.audit.modes import Event, Healer, Recorder
 from surrogate.callable_module import make_callable
 from surrogate.intercept.sites import Modules
@@ -119,14 +125,15 @@ def audit(
     )
     modules = Modules(model)
     recorder = Recorder(lambda: path[-1], {id(p): n for n, p in named}, modules)
+    zero_modules = ZeroModules(model)
     try:
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), zero_modules.recording(lambda: recorder.count):
             plain, error = gradients(model, inputs, params, loss, recorder)
         recorder.routes.settle()
         recorder.remove()
         restore(buffers)
         healer = Healer(recorder.plan, recorder.events)
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), zero_modules.healed():
             healed, healed_error = gradients(model, inputs, params, loss, healer)
     finally:
         for hook in hooks:
@@ -136,10 +143,14 @@ def audit(
     dead = [n for n, g in zip(names, plain, strict=True) if not has_gradient(g)]
     revived = {n for n, g in zip(names, healed, strict=True) if has_gradient(g)}
     grads = dict(zip(names, plain, strict=True))
-    why, cut, _ = causes(dead, dict(named), grads, recorder.used, recorder.events, revived, error)
+    calls = zero_modules.calls
+    why, cut, _ = causes(
+        dead, dict(named), grads, recorder.used, recorder.events, revived, error, calls
+    )
     reached = None if healed_error is not None or healer.lost else healer.reached
     found = findings(recorder.events, reached, cut)
-    return Report(found, dead, error, len(names), why, modules)
+    zeroed = {c.module: c.op for c in calls if c.cause in why.values()}
+    return Report(found, dead, error, len(names), why, modules, zeroed)
 
 
 def findings(events: list[Event], reached: dict | None, cut: dict) -> list[Finding]:

@@ -5,16 +5,20 @@ A recorded call cuts parameter p when p lies upstream of the tensors it read (a 
 forward order) upstream of which it lies, if healing the hard ops revives it (or its gradient is
 None and nothing else cut it); else, if its gradient is a tensor of zeros, to an unrecognised op
 (the path to the loss is there, its derivative is zero); else to the first other cut (``detach``,
-an integer cast, a call under ``no_grad``, a comparison used as a mask).
+an integer cast, a call under ``no_grad``, a comparison used as a mask). A call of one of the
+library's own modules with the estimator ``none`` (``surrogate.audit.library``) counts as a hard
+op here (``zero gradient by surrogate.Sign at <module> (estimator 'none')``) when the healed pass,
+which gives it ``ste``, revives the parameter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 
 from surrogate.audit.findings import PYTORCH_GIVES, label
+from surrogate.audit.library import ModuleCall
 from surrogate.audit.modes import Event, Key
 
 Tensor = torch.Tensor
@@ -64,12 +68,15 @@ def causes(
     events: list[Event],
     revived: set[str],
     error: str | None,
+    calls: Sequence[ModuleCall] = (),
 ) -> tuple[dict[str, str], dict[Key, list[str]], set[Key]]:
     """Each dead parameter's cause (see ``surrogate.audit.findings.Report``), the dead
     parameters each hard op's key (``Event.key``) cuts, and the keys of the hard ops that some dead
-    parameter lies upstream of."""
+    parameter lies upstream of. ``calls``: those of the library's modules with estimator
+    ``none`` (``surrogate.audit.library``)."""
     upstream = Upstream({id(params[n]): n for n in dead if n in used})
     reach = [upstream(e.inputs) for e in events]
+    module_reach = [upstream(c.inputs) for c in calls]
     why: dict[str, str] = {}
     cut: dict[Key, list[str]] = {}
     behind: set[Key] = set()
@@ -82,11 +89,16 @@ def causes(
         behind.update(e.key for e in hits if e.hard)
         hard = next((e for e in hits if e.hard), None)
         other = next((e for e in hits if not e.hard), None)
+        module = next((c for c, r in zip(calls, module_reach, strict=True) if name in r), None)
+        if module is not None and hard is not None and hard.created < module.created:
+            module = None  # a torch hard op comes first
         if error is not None and raiser is not None:
             why[name] = f"cut by {label(raiser.op, raiser.module)}, whose backward raised"
             cut.setdefault(raiser.key, []).append(name)
         elif error is not None:
             why[name] = "backward raised"
+        elif module is not None and name in revived:
+            why[name] = module.cause
         elif hard is not None and (name in revived or (other is None and grads[name] is None)):
             why[name] = f"cut by {label(hard.op, hard.module)}"
             cut.setdefault(hard.key, []).append(name)

@@ -100,10 +100,12 @@ class Report:
     only zeros, from the backward as the model is written (``dead_parameters``) and what cut each
     (``causes``: ``cut by <op> in <module>``, ``unrecognised op: <op> in <module>``, ``unrecognised
     op: gradient all zero (first read by <op>)``, ``not on the loss's path (read by <op>)``, ``not
-    used in the forward``, ``cut by heaviside in <module>, whose backward raised``); and the first
-    line of the error the backward raised, if any.
-    Iterating a report gives its findings; ``str(report)`` is a table and the dead parameters
-    grouped by cause."""
+    used in the forward``, ``cut by heaviside in <module>, whose backward raised``, ``zero
+    gradient by surrogate.Sign at <module> (estimator 'none')`` for the library's own module with
+    that estimator); and the first line of the error the backward raised, if any. ``zeroed`` maps
+    each such module that cuts a dead parameter to its op (``sign``); ``swap_remedy`` gives them
+    another estimator. Iterating a report gives its findings (torch's hard ops);
+    ``str(report)`` is a table and the dead parameters grouped by cause."""
 
     findings: list[Finding] = field(default_factory=list)
     dead_parameters: list[str] = field(default_factory=list)
@@ -111,6 +113,7 @@ class Report:
     parameters: int = 0  # how many parameters require grad
     causes: dict[str, str] = field(default_factory=dict)
     modules: Modules | None = field(default=None, repr=False)
+    zeroed: dict[str, str] = field(default_factory=dict)  # module path -> op, estimator 'none'
 
     @property
     def scope(self) -> Scope:
@@ -130,6 +133,15 @@ class Report:
         named = ", ".join(f'{k}="{SUGGESTED[k]}"' for k in keywords)
         return f"with surrogate.intercept({named}, only=surrogate.audit(model, x, loss=fn)):"
 
+    @property
+    def swap_remedy(self) -> str | None:
+        """The one-liner that gives the library's modules in ``zeroed`` the estimator ``ste``
+        (``swap`` sets every module of those ops; ``module.estimator = ...`` sets one)."""
+        if not self.zeroed:
+            return None
+        named = ", ".join(f'{op}="ste"' for op in sorted(set(self.zeroed.values())))
+        return f"surrogate.swap(model, {named})"
+
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
 
@@ -141,7 +153,8 @@ class Report:
 
     def __str__(self) -> str:
         if not self.findings:
-            lines = ["no hard ops on the gradient path"]
+            torch_ops = "torch hard ops" if self.zeroed else "hard ops"
+            lines = [f"no {torch_ops} on the gradient path"]
         else:
             head = ("op", "module", "elements", "calls", "PyTorch gives", "dead", "remedy")
             cells = [head] + [
@@ -166,4 +179,7 @@ class Report:
             lines.append(f"backward raised: {self.error}")
         if self.remedy:
             lines.append(f"remedy (the cut call sites only): {self.remedy}")
+        if self.swap_remedy:
+            modules = "surrogate's modules with estimator 'none'"
+            lines.append(f"remedy ({modules}, not intercept): {self.swap_remedy}")
         return "\n".join(lines)
