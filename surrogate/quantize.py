@@ -14,7 +14,8 @@ The step s is a buffer, or with ``learn_step=True`` a parameter learned as in LS
 quantized per sample (``kind="activations"``) or the weight's element count (``kind="weights"``);
 with the ``ste`` round, ∂q/∂s = round(v) − v strictly inside the range (v = x/s) and Qn or Qp at
 or beyond its ends, LSQ's formula. ``step=None`` initializes s at the first forward from the data
-as LSQ does, s = 2·mean|x|/√Qp (kept when a state dict with a step is loaded).
+as LSQ does, s = 2·mean|x|/√Qp (a state dict saved after that carries s; one saved before it
+leaves the initialization to the next forward).
 
 ``QuantLinear`` and ``QuantConv2d`` quantize their weight (signed, ``kind="weights"``) and their
 input (``input_signed``, ``kind="activations"``; ``quantize_input=False`` leaves it float).
@@ -95,7 +96,10 @@ class Quantize(nn.Module):
             self.step = nn.Parameter(initial)
         else:
             self.register_buffer("step", initial)
-        self.needs_init = step is None
+        # Whether s holds a value (given, or set from the data): a buffer, so that a state restored
+        # from before the first forward (a checkpoint, audit's passes) still initializes there.
+        self.register_buffer("initialized", torch.tensor(step is not None, device=device))
+        self._read = (-1, step is None)  # (the buffer's version when read, whether s needs init)
 
     @property
     def estimator(self) -> Estimator:
@@ -111,7 +115,16 @@ class Quantize(nn.Module):
         """s = 2·mean|x|/√Qp (LSQ's initialization), from ``x``."""
         mean = x.detach().abs().mean().to(self.step.dtype)
         self.step.copy_(torch.clamp(2 * mean / math.sqrt(max(self.qp, 1)), min=1e-8))
-        self.needs_init = False
+        self.initialized.fill_(True)
+
+    @property
+    def needs_init(self) -> bool:
+        """Whether the next forward sets s from the data (reads the buffer only after it changed,
+        so a forward costs no device sync)."""
+        version = self.initialized._version
+        if self._read[0] != version:
+            self._read = (version, not bool(self.initialized))
+        return self._read[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.needs_init:
@@ -128,8 +141,8 @@ class Quantize(nn.Module):
         return {"step": float(self.step.detach())}
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        if prefix + "step" in state_dict:
-            self.needs_init = False
+        if prefix + "step" in state_dict and prefix + "initialized" not in state_dict:
+            state_dict[prefix + "initialized"] = torch.tensor(True)  # a step given by hand
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:

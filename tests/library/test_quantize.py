@@ -162,7 +162,7 @@ def test_learned_step_gradient_is_lsq(bits, signed, kind):
 def test_fixed_step_is_a_buffer_without_gradient():
     quantizer = surrogate.Quantize(4, step=0.5)
     assert list(quantizer.parameters()) == []
-    assert dict(quantizer.named_buffers()).keys() == {"step"}
+    assert dict(quantizer.named_buffers()).keys() == {"step", "initialized"}
 
 
 @pytest.mark.parametrize("signed", SIGNED, ids=SIGNED_IDS)
