@@ -6,7 +6,8 @@
 Each table sits between ``<!-- speed:NAME -->`` and ``<!-- /speed:NAME -->``: ``NAME`` is a report
 ``benchmarks/results/NAME.json`` written by ``benchmarks/fused_training.py --json`` (its table), or
 ``REPORT.SECTION`` for a section of one written by ``benchmarks/throughput.py --json`` (``steps``,
-``process`` or ``concurrent``).
+``process`` or ``concurrent``), or a report named in ``REPORTS`` (``binary_layers_cpu``, written by
+``benchmarks/binary_layers.py --json``).
 """
 
 from __future__ import annotations
@@ -95,7 +96,36 @@ def concurrent_table(cases: dict) -> str:
     return "\n".join(lines)
 
 
+def binary_layers_table(report: dict) -> str:
+    """Forward plus backward of each binary and low-bit layer against its float layer."""
+    lines = [
+        "| layer / input | contender | median ms | / float (quartiles) | target |",
+        "|---|---|---|---|---|",
+    ]
+    for group, found in report["groups"].items():
+        where = f"{group} / {'×'.join(map(str, found['input']))}"
+        for name, v in found["contenders"].items():
+            what = f"`{v['module']}`"
+            if "error" in v:
+                why = v["error"].replace("|", "\\|").replace("\n", " ")
+                lines.append(f"| {where} | {what} | not run: {why} | — | — |")
+                continue
+            ratio = f"{v['over_float']:.2f}x"
+            if "over_float_quartiles" in v and name != "float":
+                low, high = v["over_float_quartiles"]
+                ratio += f" ({low:.2f}–{high:.2f})"
+            if "over_brevitas" in v:
+                ratio += f"; {v['over_brevitas']:.2f}x Brevitas"
+            target = "—"
+            if "target" in v:
+                target = f"<= {v['target']}x, {'met' if v['met'] else 'missed'}"
+            lines.append(f"| {where} | {what} | {v['ms']:.1f} | {ratio} | {target} |")
+    return "\n".join(lines)
+
+
 SECTIONS = {"steps": steps_table, "process": process_table, "concurrent": concurrent_table}
+# Reports whose whole body is one table, by name.
+REPORTS = {"binary_layers_cpu": binary_layers_table}
 
 
 def table(name: str) -> str:
@@ -103,6 +133,8 @@ def table(name: str) -> str:
     report = json.loads((RESULTS / f"{report_name}.json").read_text())
     if section:
         return SECTIONS[section](report["cases"])
+    if report_name in REPORTS:
+        return REPORTS[report_name](report)
     return fused_training_table(report["results"])
 
 
