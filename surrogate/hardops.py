@@ -79,7 +79,8 @@ class StepOp(ScalarOp):
             return torch.where(x > 0, 1.0, torch.where(x <= 0, 0.0, x))
         # Clamped to [0, 1], x > 0 rounds up to 1 and x <= 0 stays 0 (abs turns -0 into 0); NaN
         # passes through.
-        return x.clamp(0, 1).ceil().abs()
+        # In place after the first op: one new tensor, not three (each costs its allocation).
+        return x.clamp(0, 1).ceil_().abs_()
 
     def lift(self, x, primitive):
         return primitive(x)
@@ -94,7 +95,7 @@ class SignOp(ScalarOp):
         if torch.compiler.is_compiling():
             return torch.where(x >= 0, 1.0, torch.where(x < 0, -1.0, x))
         # Clamped to [-1, 0], x < 0 rounds down to -1 and x >= 0 (also -0) to 0; NaN passes through.
-        return x.clamp(-1, 0).floor() * 2 + 1
+        return x.clamp(-1, 0).floor_().mul_(2).add_(1)  # in place after the first op, as step
 
     def lift(self, x, primitive):
         return 2 * primitive(x) - 1
@@ -119,7 +120,7 @@ class RoundOp(ScalarOp):
         # floor(±inf) clamped to the largest finite value keeps x − floor(x) at ±inf for x = ±inf
         # (not inf − inf = NaN) and changes nothing for finite x.
         big = torch.finfo(x.dtype).max
-        return (x - x.floor().clamp(-big, big)) - 0.5
+        return torch.sub(x, x.floor().clamp_(-big, big)).sub_(0.5)
 
     def lift(self, x, primitive):
         return x.floor() + primitive(self.offset(x))

@@ -86,7 +86,7 @@ class ClippedSTE(Bump):
         """The mask 1[|offset(x)| <= w] as uint8, one byte per element. Through x's dtype, not
         straight from bool: inductor's C++ loops convert bool to uint8 element by element."""
         x = upcast(x)
-        return (op.offset(x).abs() <= self.width).to(x.dtype).to(torch.uint8)
+        return op.offset(x).abs().le_(self.width).to(torch.uint8)  # le_: 1.0/0.0 in x's dtype
 
     def hard_and_inside(self, op, x):
         return op.exact(x), self.inside(op, x)
@@ -102,7 +102,8 @@ class ClippedSTE(Bump):
         that comparison into the forward and save its result as bool, which inductor's C++ loops
         handle element by element.
         """
-        return (g * inside.to(g.dtype)) * (op.jump / (2 * self.width))
+        # mask·g is g·mask exactly; in place after the cast: one new tensor, not three.
+        return inside.to(g.dtype).mul_(g).mul_(op.jump / (2 * self.width))
 
 
 @register
