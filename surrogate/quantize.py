@@ -15,7 +15,8 @@ quantized per sample (``kind="activations"``) or the weight's element count (``k
 with the ``ste`` round, ∂q/∂s = round(v) − v strictly inside the range (v = x/s) and Qn or Qp at
 or beyond its ends, LSQ's formula. ``step=None`` initializes s at the first forward from the data
 as LSQ does, s = 2·mean|x|/√Qp (a state dict saved after that carries s; one saved before it
-leaves the initialization to the next forward).
+leaves the initialization to the next forward); under ``torch.compile`` that first forward must
+have run already.
 
 ``QuantLinear`` and ``QuantConv2d`` quantize their weight (signed, ``kind="weights"``) and their
 input (``input_signed``, ``kind="activations"``; ``quantize_input=False`` leaves it float).
@@ -116,6 +117,7 @@ class Quantize(nn.Module):
         mean = x.detach().abs().mean().to(self.step.dtype)
         self.step.copy_(torch.clamp(2 * mean / math.sqrt(max(self.qp, 1)), min=1e-8))
         self.initialized.fill_(True)
+        self._read = (self.initialized._version, False)
 
     @property
     def needs_init(self) -> bool:
@@ -127,7 +129,13 @@ class Quantize(nn.Module):
         return self._read[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.needs_init:
+        if torch.compiler.is_compiling():
+            if self._read[1]:  # the data-dependent initialization runs eagerly, before compiling
+                raise RuntimeError(
+                    "Quantize(step=None) sets its step from the first batch it sees: run one "
+                    "forward before torch.compile"
+                )
+        elif self.needs_init:
             self.initialize(x)
         step = self.step
         if self.learn_step:
