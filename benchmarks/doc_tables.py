@@ -8,7 +8,8 @@ Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``
 is made from ``benchmarks/results/NAME/comparison.csv``, the report that
 ``python -m surrogate.training.report benchmarks/results/NAME`` rebuilds from the runs'
 ``metrics.json`` in that folder (add ``--thresholds 0.8 0.85 0.9`` for the Fashion-MNIST ones,
-``compare_fashion`` and ``schedules_fashion``, whose experiments pick those thresholds).
+``compare_fashion`` and ``schedules_fashion``, whose experiments pick those thresholds; ``0.8 0.85``
+for ``compare_bnn`` and ``compare_bits``, ``0.85 0.89`` for ``bnn_default``).
 ``NAME.diagnostics`` is the table of the same report's final hard-op diagnostics, and
 ``NAME.headline`` the short table of its headline metric alone (the README's). A report that
 writes its own table (``gradient_quality``) is shown as it wrote it.
@@ -37,6 +38,9 @@ THRESHOLDS = {
     "schedules_fashion": ("0.85", "0.9"),
     "compare_vae": ("300", "270"),
     "compare_vae_digits": ("25", "24.5"),
+    "compare_bnn": ("0.85",),
+    "compare_bits": ("0.85",),
+    "bnn_default": ("0.85", "0.89"),
 }
 # Reports that write their own Markdown table: NAME is benchmarks/results/NAME/NAME.md's table.
 OWN_TABLES = ("gradient_quality",)

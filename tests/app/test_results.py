@@ -23,6 +23,9 @@ THRESHOLDS = {
     "schedules_fashion": (0.8, 0.85, 0.9),
     "compare_vae": (300, 270, 250),  # nats per image, lower is better
     "compare_vae_digits": (27, 25, 24.5),
+    "compare_bnn": (0.8, 0.85),
+    "compare_bits": (0.8, 0.85),
+    "bnn_default": (0.85, 0.89),
 }
 
 
