@@ -35,7 +35,7 @@ class BinaryWeight(nn.Module):
     """What the binary layers share: the ``binarize`` child, the optional per-channel scale, the
     ``estimator`` property and the weight statistics the diagnostics record."""
 
-    weight: nn.Parameter
+    weight: torch.Tensor
 
     def _init_binary(self, estimator: EstimatorLike, scale: bool, params: dict[str, Any]) -> None:
         self.binarize = Sign(estimator, **params)
@@ -119,7 +119,7 @@ class BinaryConv2d(BinaryWeight, nn.Conv2d):
         return self._conv_forward(x, self.binary_weight(), self.bias)
 
 
-def binary_weights(model: nn.Module) -> list[nn.Parameter]:
+def binary_weights(model: nn.Module) -> list[torch.Tensor]:
     """The latent weights of every binary layer of ``model``, each once."""
     found = {id(m.weight): m.weight for m in model.modules() if isinstance(m, BinaryWeight)}
     return list(found.values())

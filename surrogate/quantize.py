@@ -69,6 +69,9 @@ def clamp_inside(v: torch.Tensor, low: float, high: float) -> torch.Tensor:
 class Quantize(nn.Module):
     """round(clamp(x/s, Qn, Qp))·s; see the module docstring."""
 
+    step: torch.Tensor  # a parameter with learn_step, else a buffer
+    initialized: torch.Tensor
+
     def __init__(
         self,
         bits: int = 4,
@@ -163,7 +166,7 @@ class Quantize(nn.Module):
 class QuantWeight(nn.Module):
     """What the quantized layers share: a weight quantizer and an optional input quantizer."""
 
-    weight: nn.Parameter
+    weight: torch.Tensor
 
     def _init_quant(
         self,

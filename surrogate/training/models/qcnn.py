@@ -22,7 +22,6 @@ from omegaconf import MISSING
 from torch import nn
 
 from surrogate import QuantConv2d, QuantLinear
-from surrogate.quantize import MAX_BITS
 from surrogate.training.models import ModelConfig, register_model
 from surrogate.training.models.cnn import feature_count, image_shape
 from surrogate.training.ranges import Range
@@ -33,7 +32,7 @@ class QCNNConfig(ModelConfig):
     """The keys of ``configs/model/qcnn.yaml``."""
 
     channels: list[int] = field(default=MISSING, metadata={"range": Range(1, integer=True)})
-    bits: int = field(default=MISSING, metadata={"range": Range(1, MAX_BITS, integer=True)})
+    bits: int = field(default=MISSING, metadata={"range": Range(1, 16, integer=True)})  # Quantize's
     learn_step: bool = MISSING
     quantize_first: bool = MISSING
     quantize_last: bool = MISSING
