@@ -46,18 +46,23 @@ def _arguments(optimizer: dict[str, Any], name: str) -> dict[str, Any]:
     return {k: v for k, v in optimizer.items() if k != "name" and k not in others}
 
 
-def build_optimizer(net: nn.Module, optimizer: dict[str, Any]) -> torch.optim.Optimizer:
-    """The optimizer that ``optimizer`` names, over ``net``'s parameters."""
-    name = optimizer["name"]
-    if name != "bop":
-        return OPTIMIZERS[name](net.parameters(), **_arguments(optimizer, name))
-    binary = binary_weights(net)
-    if not binary:
+def check_fits(net: nn.Module, optimizer: dict[str, Any]) -> None:
+    """Refuse ``bop`` for a network without binary weights."""
+    if optimizer["name"] == "bop" and not binary_weights(net):
         raise ValueError(
             f"model.optimizer.name 'bop' trains binary weights, and {type(net).__name__} has "
             "none (no surrogate.BinaryLinear or BinaryConv2d); choose one of: "
             f"{', '.join(OPTIMIZERS)}"
         )
+
+
+def build_optimizer(net: nn.Module, optimizer: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer that ``optimizer`` names, over ``net``'s parameters."""
+    name = optimizer["name"]
+    if name != "bop":
+        return OPTIMIZERS[name](net.parameters(), **_arguments(optimizer, name))
+    check_fits(net, optimizer)
+    binary = binary_weights(net)
     ids = {id(p) for p in binary}
     rest = [p for p in net.parameters() if id(p) not in ids]
     adam = _arguments(optimizer, "adam")

@@ -104,11 +104,14 @@ def test_bop_trains_the_binary_weights_and_adam_the_rest():
     )
 
 
-def test_bop_on_a_network_without_binary_weights_is_refused(tmp_path):
+def test_bop_on_a_network_without_binary_weights_is_refused_before_any_work(tmp_path):
     config = compose_config(["model.optimizer.name=bop"], tmp_path)
     net = build_model(config["model"], DIGITS)
-    with pytest.raises(ValueError, match="'bop' trains binary weights.*choose one of: adam"):
+    message = "'bop' trains binary weights, and HardCNN has none.*choose one of: adam"
+    with pytest.raises(ValueError, match=message):
         build_optimizer(net, config["model"]["optimizer"])
+    with pytest.raises(ValueError, match=message):
+        validate(config)
 
 
 @pytest.mark.parametrize(

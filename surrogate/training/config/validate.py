@@ -23,7 +23,7 @@ from surrogate.training.config.schedule import build_schedule, layer_schedule
 from surrogate.training.data import check_files, dataset
 from surrogate.training.data.base import check_scale
 from surrogate.training.models import build_model, check_method, model
-from surrogate.training.optimization import check_optimization
+from surrogate.training.optimization import check_fits, check_optimization
 from surrogate.training.ranges import check_estimators_in_float32, check_ranges
 from surrogate.training.tasks import task_class
 
@@ -100,6 +100,7 @@ def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:
         shape = source.shape(**data)
         net = shape_only(config["model"], shape)
         check_network(ops, config["model"]["apply_estimators"], net, schedule, epochs)
+        check_fits(net, config["model"]["optimizer"])
     check_loggers(config.get("logger", {}))
     build_schedule(ops.ops, schedule, epochs, 1, ops.layer_params())
     if not files:
