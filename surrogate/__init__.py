@@ -12,6 +12,9 @@ Binary and low-bit layers (the weights' sign or round takes the estimator):
     surrogate.QuantLinear(512, 10, bits=4, learn_step=True)   # LSQ on weights and inputs
     surrogate.Bop(surrogate.binary_weights(model)) # flips binary weights (Helwegen et al. 2019)
 
+Spiking neurons over a leading time axis: ``surrogate.LIF(beta=0.9, estimator="atan")`` maps
+(T, B, ...) inputs to spikes.
+
 For models written without this library:
 
     print(surrogate.audit(model, x))               # where the gradient dies, and why
@@ -37,6 +40,7 @@ from surrogate.binary import BinaryConv2d, BinaryLinear, binary_weights, clip_la
 from surrogate.estimators import Custom, Estimator, available, estimator, parameters
 from surrogate.functional import argmax, round, sign, step
 from surrogate.modules import ArgMax, HardOp, Round, Sign, Step
+from surrogate.neurons import LIF
 from surrogate.op_estimators import OpEstimator, parse_ops
 from surrogate.optim import Bop
 from surrogate.quantize import QuantConv2d, Quantize, QuantLinear
@@ -51,6 +55,7 @@ __all__ = [
     "Estimator",
     "EstimatorSchedule",
     "HardOp",
+    "LIF",
     "OpEstimator",
     "QuantConv2d",
     "QuantLinear",
