@@ -14,11 +14,12 @@ the decay and θ the threshold, for t = 1 … T:
 
 ``detach_reset=True`` uses s_t.detach() in the reset, so no gradient flows through it. With the
 same step estimator this is SpikingJelly's ``LIFNode(tau=1/(1 − β), decay_input=False,
-v_reset=None or 0.0)``. The step is a ``surrogate.Step`` child (``lif.spike``), so ``swap``,
-schedules, per-layer estimators and diagnostics see it as any hard op. ``learn_beta`` makes β a
-parameter kept in (0, 1) through a sigmoid, as PLIF (Fang et al. 2021, arXiv:2007.05785) learns
-its time constant; ``learn_threshold`` makes θ a parameter. ``return_membrane=True`` also returns
-u, (T, B, ...).
+v_reset=None or 0.0)``, but at v_t = θ exactly, where its step gives 1 and this one 0
+(step(0) = 0). The step is a ``surrogate.Step`` child (``lif.spike``), so ``swap``, schedules,
+per-layer estimators and diagnostics see it as any hard op. ``learn_beta`` makes β a parameter
+kept in (0, 1) through a sigmoid, as PLIF (Fang et al. 2021, arXiv:2007.05785) learns its time
+constant; ``learn_threshold`` makes θ a parameter. ``return_membrane=True`` also returns u,
+(T, B, ...).
 """
 
 from __future__ import annotations
