@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from surrogate.estimators import Estimator
 from surrogate.functional import EstimatorLike
-from surrogate.modules import Sign
+from surrogate.modules import ChildEstimator, Sign
 
 LATENT_BOUND = 1.0  # BinaryConnect's clip of the latent weights, and where they count as saturated
 
@@ -41,14 +40,7 @@ class BinaryWeight(nn.Module):
         self.binarize = Sign(estimator, **params)
         self.scale = bool(scale)
 
-    @property
-    def estimator(self) -> Estimator:
-        """The estimator of the weights' sign (``layer.binarize.estimator``); settable."""
-        return self.binarize.estimator
-
-    @estimator.setter
-    def estimator(self, value: EstimatorLike) -> None:
-        self.binarize.estimator = value
+    estimator = ChildEstimator("binarize")  # the estimator of ``binarize``; settable
 
     def binary_weight(self) -> torch.Tensor:
         """sign(w), times mean|w| over each output channel when ``scale``."""

@@ -56,6 +56,23 @@ class HardOp(nn.Module):
         return repr(self._estimator) + (", relaxed=True" if self._relaxed else "")
 
 
+class ChildEstimator:
+    """The ``estimator`` of a layer that runs its hard op through a child module (a binary
+    layer's ``binarize``, a quantizer's ``round``, a neuron's ``spike``): reading it reads the
+    child's, setting it sets the child's (validated as the child validates)."""
+
+    def __init__(self, child: str):
+        self.child = child
+
+    def __get__(self, layer: nn.Module | None, owner: type | None = None) -> Any:
+        if layer is None:
+            return self
+        return getattr(layer, self.child).estimator
+
+    def __set__(self, layer: nn.Module, value: EstimatorLike) -> None:
+        getattr(layer, self.child).estimator = value
+
+
 class Step(HardOp):
     """``surrogate.step`` as a module."""
 

@@ -30,9 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from surrogate.estimators import Estimator
 from surrogate.functional import EstimatorLike
-from surrogate.modules import Step
+from surrogate.modules import ChildEstimator, Step
 
 RESETS = ("subtract", "zero", "none")
 
@@ -80,14 +79,7 @@ class LIF(nn.Module):
         if self.learn_threshold:
             self.learned_threshold = nn.Parameter(torch.tensor(float(threshold)))
 
-    @property
-    def estimator(self) -> Estimator:
-        """The estimator of the spike's step (``lif.spike.estimator``); settable."""
-        return self.spike.estimator
-
-    @estimator.setter
-    def estimator(self, value: EstimatorLike) -> None:
-        self.spike.estimator = value
+    estimator = ChildEstimator("spike")  # the estimator of ``spike``; settable
 
     @property
     def beta(self) -> torch.Tensor | float:
@@ -123,7 +115,8 @@ class LIF(nn.Module):
             else:
                 u = v
             spikes.append(s)
-            membranes.append(u)
+            if self.return_membrane:
+                membranes.append(u)
         out = torch.stack(spikes)
         return (out, torch.stack(membranes)) if self.return_membrane else out
 

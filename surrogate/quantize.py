@@ -31,9 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from surrogate.estimators import Estimator
 from surrogate.functional import EstimatorLike
-from surrogate.modules import Round
+from surrogate.modules import ChildEstimator, Round
 
 MAX_BITS = 16
 KINDS = ("activations", "weights")
@@ -105,14 +104,7 @@ class Quantize(nn.Module):
         self.register_buffer("initialized", torch.tensor(step is not None, device=device))
         self._read = (-1, step is None)  # (the buffer's version when read, whether s needs init)
 
-    @property
-    def estimator(self) -> Estimator:
-        """The estimator of the round (``quantizer.round.estimator``); settable."""
-        return self.round.estimator
-
-    @estimator.setter
-    def estimator(self, value: EstimatorLike) -> None:
-        self.round.estimator = value
+    estimator = ChildEstimator("round")  # the estimator of ``round``; settable
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
