@@ -12,8 +12,11 @@ Binary and low-bit layers (the weights' sign or round takes the estimator):
     surrogate.QuantLinear(512, 10, bits=4, learn_step=True)   # LSQ on weights and inputs
     surrogate.Bop(surrogate.binary_weights(model)) # flips binary weights (Helwegen et al. 2019)
 
-Spiking neurons over a leading time axis: ``surrogate.LIF(beta=0.9, estimator="atan")`` maps
-(T, B, ...) inputs to spikes.
+Spiking neurons over a leading time axis, (T, B, ...) inputs to spikes:
+
+    surrogate.LIF(beta=0.9, estimator="atan")      # leaky integrate-and-fire, one fused node
+    surrogate.RecurrentLIF(128)                    # + a recurrent weight from the last spikes
+    surrogate.ALIF(features=128, adaptation=1.8)   # + an adaptive threshold (Bellec et al. 2018)
 
 For models written without this library:
 
@@ -40,13 +43,14 @@ from surrogate.binary import BinaryConv2d, BinaryLinear, binary_weights, clip_la
 from surrogate.estimators import Custom, Estimator, available, estimator, parameters
 from surrogate.functional import argmax, round, sign, step
 from surrogate.modules import ArgMax, HardOp, Round, Sign, Step
-from surrogate.neurons import LIF
+from surrogate.neurons import ALIF, LIF, RecurrentLIF
 from surrogate.op_estimators import OpEstimator, parse_ops
 from surrogate.optim import Bop
 from surrogate.quantize import QuantConv2d, Quantize, QuantLinear
 from surrogate.schedules import EstimatorSchedule, Schedule
 
 __all__ = [
+    "ALIF",
     "ArgMax",
     "BinaryConv2d",
     "BinaryLinear",
@@ -60,6 +64,7 @@ __all__ = [
     "QuantConv2d",
     "QuantLinear",
     "Quantize",
+    "RecurrentLIF",
     "Round",
     "Schedule",
     "Sign",
