@@ -1,5 +1,6 @@
-"""The binary and quantized layers and the spiking neurons under ``torch.compile(fullgraph=True)``: no graph break, the
-eager forward bit for bit, the eager gradients up to the order of a sum."""
+"""The binary and quantized layers and the spiking neurons under
+``torch.compile(fullgraph=True)``: no graph break, the eager forward bit for bit, the eager
+gradients (the input's and the parameters') up to the order of a sum."""
 
 from __future__ import annotations
 
