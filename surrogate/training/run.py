@@ -38,6 +38,7 @@ from surrogate.training.config.op import HardOpConfig
 from surrogate.training.config.validate import validate
 from surrogate.training.data import DataError
 from surrogate.training.data.datamodule import DataModule
+from surrogate.training.models import data_scale
 from surrogate.training.module import HardOpModule, NonFiniteLoss
 from surrogate.training.quiet import quiet_lightning
 from surrogate.training.tasks import task_class
@@ -54,7 +55,7 @@ def build(config: dict[str, Any], output_dir: Path, ops: HardOpConfig | None = N
     describes, its op config parsed as ``ops`` (parsed here if None): ``(data, module, trainer,
     callbacks)``."""
     ops = HardOpConfig.parse(config["op"]) if ops is None else ops
-    scale = task_class(config["task"]["name"]).scale
+    scale = data_scale(config["model"], task_class(config["task"]["name"]).scale)
     data = DataModule(**config["data"], shuffle_seed=config["seed"], scale=scale)
     data.prepare_data()
     data.setup()  # read and checked once, before the trainer exists

@@ -25,6 +25,9 @@ statistics, no sampling):
   relaxed network is the reference: 1 means the estimator points where the relaxed network's exact
   gradient does. 0 where either gradient is zero. ``network/grad_cosine`` is the same over all
   parameters.
+- ``firing_rate`` (spiking neurons: the ``spike`` of each ``surrogate.LIF``, ``RecurrentLIF``,
+  ``ALIF``): the share of the layer's neurons that fire, over every time step and probe example.
+  A neuron's spike runs once per time step; its input at every step counts in each measure above.
 - ``saturated`` (binary layers): the share of latent weights at BinaryConnect's clip, |w| >= 1;
   ``step`` (quantizers): the step size s. Recorded under the path of the layer's hard op
   (``features.4.binarize/saturated``, ``features.4.weight_quantizer.round/step``), beside the flip
@@ -157,12 +160,14 @@ def _set_all(layers: list[Layer], relaxed: bool) -> None:
 
 def _pass(net: nn.Module, layers: list[Layer], x, y, loss_fn: Loss, relaxed: bool):
     """One forward and backward of the probe's loss: (each layer's input, the gradient reaching
-    it, each parameter's gradient by ``id``)."""
+    it, each parameter's gradient by ``id``). A layer called several times in one forward (a
+    neuron's spike, once per time step) has its inputs, and their gradients, concatenated along
+    the first dim."""
     _set_all(layers, relaxed)
-    inputs: dict[str, torch.Tensor] = {}
+    calls: dict[str, list[torch.Tensor]] = {}
     hooks = [
         layer.module.register_forward_hook(
-            lambda m, args, out, name=layer.name: inputs.__setitem__(name, args[0])
+            lambda m, args, out, name=layer.name: calls.setdefault(name, []).append(args[0])
         )
         for layer in layers
     ]
@@ -171,18 +176,29 @@ def _pass(net: nn.Module, layers: list[Layer], x, y, loss_fn: Loss, relaxed: boo
     finally:
         for hook in hooks:
             hook.remove()
-    names = [name for name, t in inputs.items() if t.requires_grad]
+    seen = [(name, t) for name, ts in calls.items() for t in ts if t.requires_grad]
     params = [p for p in net.parameters() if p.requires_grad]
-    targets = [inputs[name] for name in names] + params
+    targets = [t for _, t in seen] + params
     grads = torch.autograd.grad(loss, targets, allow_unused=True) if targets else ()
-    input_grads = dict(zip(names, grads[: len(names)], strict=True))
-    param_grads = dict(zip(map(id, params), grads[len(names) :], strict=True))
+    pieces: dict[str, list[torch.Tensor | None]] = {}
+    for (name, t), g in zip(seen, grads[: len(seen)], strict=True):
+        pieces.setdefault(name, []).append(g if g is not None else torch.zeros_like(t))
+    inputs = {name: _joined(ts) for name, ts in calls.items()}
+    input_grads = {name: _joined(gs) for name, gs in pieces.items()}
+    param_grads = dict(zip(map(id, params), grads[len(seen) :], strict=True))
     return inputs, input_grads, param_grads
 
 
-def _layer_values(layer, inp, grad, hard, relaxed, previous) -> tuple[dict, torch.Tensor]:
+def _joined(tensors):
+    """One tensor from a layer's calls: the only one, or all concatenated along the first dim."""
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
+
+
+def _layer_values(layer, inp, grad, hard, relaxed, previous, spiking) -> tuple[dict, torch.Tensor]:
     values = {f"{layer.name}/dead_fraction": dead_fraction(layer, inp)}
     now = decisions(layer, inp)
+    if layer.name in spiking:
+        values[f"{layer.name}/firing_rate"] = float(now.double().mean())
     before = (previous or {}).get(layer.name)
     if before is not None and before.shape == now.shape:
         changed = (before.to(now.device) != now).double().mean()
@@ -205,6 +221,7 @@ def measure(
     decisions)``; pass the returned decisions back as ``previous`` at the next measurement to get
     the flip ratios."""
     layers = hard_layers(net)
+    spiking = spike_paths(net)
     state = [OpEstimator(layer.module.estimator, layer.module.relaxed) for layer in layers]
     modes = [(m, m.training) for m in net.modules()]
     devices = [x.device] if x.device.type == "cuda" else []
@@ -220,7 +237,7 @@ def measure(
                 if layer.name in inputs:
                     inp, grad = inputs[layer.name].detach(), input_grads.get(layer.name)
                     found, now[layer.name] = _layer_values(
-                        layer, inp, grad, hard, relaxed, previous
+                        layer, inp, grad, hard, relaxed, previous, spiking
                     )
                     values.update(found)
     finally:
@@ -230,6 +247,13 @@ def measure(
     values["network/grad_cosine"] = cosine(list(hard.values()), list(relaxed.values()))
     values.update(statistics(net))
     return values, now
+
+
+def spike_paths(net: nn.Module) -> set[str]:
+    """The paths of the spiking neurons' spikes (``surrogate.LIF`` and its kinds):
+    ``{"neurons.0.spike", ...}``."""
+    return {f"{path}.spike" if path else "spike" for path, module in net.named_modules()
+            if isinstance(module, surrogate.LIF)}  # fmt: skip
 
 
 def statistics(net: nn.Module) -> dict[str, float]:

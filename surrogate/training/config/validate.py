@@ -22,7 +22,7 @@ from surrogate.training.config.op import HardOpConfig, check_swap
 from surrogate.training.config.schedule import build_schedule, layer_schedule
 from surrogate.training.data import check_files, dataset
 from surrogate.training.data.base import check_scale
-from surrogate.training.models import build_model, check_method, model
+from surrogate.training.models import build_model, check_method, data_scale, model
 from surrogate.training.optimization import check_fits, check_optimization
 from surrogate.training.ranges import check_estimators_in_float32, check_ranges
 from surrogate.training.tasks import task_class
@@ -93,7 +93,7 @@ def validate(config: dict[str, Any], files: bool = True) -> HardOpConfig:
         raise ValueError(f"callbacks.mode: unknown {mode!r}; choose max, min or null (the task's)")
     data = config["data"]
     source = dataset(data["name"])
-    check_scale(source, task.scale)
+    check_scale(source, data_scale(config["model"], task.scale))
     check_method(config["model"]["apply_estimators"])
     epochs, schedule = config["trainer"]["max_epochs"], config.get("schedule")
     if files or not source.shape_reads_files:

@@ -62,6 +62,11 @@ class ModelConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     surrogate: str | None = None  # the old name of apply_estimators, still read (deprecated)
 
+    def input_scale(self) -> str | None:
+        """How the network reads its inputs, if it must (``unit``: intensities in [0, 1]);
+        None: as the task scales them."""
+        return None
+
 
 Builder = Callable[[Any, Any], nn.Module]
 
@@ -109,6 +114,13 @@ def model(name: str) -> Model:
             f"model.name: unknown {name!r}; choose one of: {', '.join(sorted(MODELS))}"
         )
     return MODELS[name]
+
+
+def data_scale(config: dict[str, Any], task_scale: str) -> str:
+    """How the data reach the network ``config`` (the ``model`` node) names: as the network must
+    read them, else as the task scales them (``task_scale``)."""
+    entry = model(config["name"])
+    return entry.typed(config).input_scale() or task_scale
 
 
 def check_method(method: str) -> None:
