@@ -47,6 +47,31 @@ class Bump(Estimator):
         """The backward's formula g·J·p(offset(x)), in fp32 for fp16/bf16, returned in g's dtype."""
         return (g * self.bump(op.offset(upcast(x)), op.jump)).to(g.dtype)
 
+    def with_peak(self, peak: float) -> Bump:
+        """The same shape rescaled to the height p(0) = ``peak``: k·p(k·r) with k = peak / p(0),
+        so ``peak`` times as tall and 1/peak times as wide as at the default (every default has
+        p(0) = 1 but clipped_ste's, 1/2). Each bump's one parameter sets its scale: α or β grow
+        with k, a width or σ shrink, so ``estimator("atan").with_peak(4)`` is
+        ``estimator("atan", alpha=8.0)``. Zenke & Vogels (Neural Computation 33(4), 2021)
+        compare surrogates by this scale."""
+        if not (isinstance(peak, (int, float)) and not isinstance(peak, bool)) or not (
+            0 < peak < math.inf
+        ):
+            raise ValueError(f"{self.name}: peak must be a finite number > 0, got {peak!r}")
+        names = self.param_names
+        if len(names) != 1:
+            raise ValueError(
+                f"{self.name}: with_peak rescales a bump of one scale parameter; this one has "
+                f"{len(names)} ({', '.join(names) or 'a function of yours'})"
+            )
+        (name,) = names
+        value = getattr(self, name)
+        zero = torch.zeros((), dtype=torch.float64)
+        height = float(self.bump(zero))
+        grows = float(dataclasses.replace(self, **{name: 2 * value}).bump(zero)) > height
+        k = peak / height
+        return dataclasses.replace(self, **{name: value * k if grows else value / k})
+
 
 def _logistic(r: torch.Tensor, k: float, c: float) -> torch.Tensor:
     """c·e/(1 + e)² with e = exp(−k·|r|), which is c·σ(kr)·σ(−kr): one exp, exact in the tails
