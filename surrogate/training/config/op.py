@@ -8,12 +8,18 @@
       layers:                             # per layer, by a glob over its module path
         - {match: "features.3", name: ste}
       reference: false                    # a reference configuration in a sweep's report
+      peak: null                          # k: every smooth estimator's bump rescaled to p(0) = k
 
 A hard-op layer is a ``surrogate.HardOp`` module of the network (``surrogate.Step``, ``Sign``,
 ``Round``, ``ArgMax``), named by its path in it (``features.3``), the name the diagnostics and
 ``metrics.json``'s ``layer_estimators`` use. It takes the estimator of the last ``layers`` entry
 whose ``match`` (``fnmatch``: ``*``, ``?``, ``[...]``) matches its path, else its op's. An entry
 that matches no hard-op layer is an error that lists them.
+
+``peak`` rescales the bump of every op's smooth estimator (``surrogate.Estimator.with_peak``) to
+the height p(0) = k, k times as tall and 1/k times as wide as at its default, so one sweep of
+``op.peak`` compares shapes at equal scales; estimators without a bump (``ste``, ``none``, the
+argmax ones) and the ``layers`` entries are left as they are.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from torch import nn
 
 from surrogate import HardOp, OpEstimator, available, parameters, parse_ops, swap
 
-NODE_KEYS = ("layers", "reference")  # keys of the op node that are not ops
+NODE_KEYS = ("layers", "reference", "peak")  # keys of the op node that are not ops
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ class HardOpConfig:
         """Parse the op node; ops it leaves out take ``default`` (None: left alone)."""
         ops = {k: v for k, v in node.items() if k not in NODE_KEYS}
         parsed = parse_ops(ops, "op", default=default)
+        if node.get("peak") is not None:
+            parsed = {op: _with_peak(op, choice, node["peak"]) for op, choice in parsed.items()}
         return cls(parsed, _parse_layers(node.get("layers") or []), bool(node.get("reference")))
 
     def hard_layers(self, net: nn.Module) -> list[HardLayer]:
@@ -158,6 +166,17 @@ def describe_layers(found: Sequence[tuple[str, HardOp]]) -> str:
             "to match; plain torch ops under model.apply_estimators=intercept have no layer names"
         )
     return "the layers are: " + ", ".join(f"{path} ({m.op_name})" for path, m in found)
+
+
+def _with_peak(op: str, choice: OpEstimator, peak: Any) -> OpEstimator:
+    """``choice`` with its bump rescaled to p(0) = ``peak``; as it is if it has no bump."""
+    rescale = getattr(choice.estimator, "with_peak", None)
+    if rescale is None:
+        return choice
+    try:
+        return OpEstimator(rescale(peak), choice.relaxed)
+    except ValueError as err:
+        raise ValueError(f"op.peak ({op}): {err}") from None
 
 
 def _parse_layers(entries: Any) -> tuple[LayerRule, ...]:

@@ -1,5 +1,6 @@
-"""Compare the runs of a sweep: ``comparison.csv``, ``comparison.md``, ``convergence.png`` and,
-where the runs recorded hard-op diagnostics, ``diagnostics.png``.
+"""Compare the runs of a sweep: ``comparison.csv``, ``comparison.md``, ``convergence.png``,
+where the runs recorded hard-op diagnostics ``diagnostics.png``, and where the sweep crosses a key
+of names with a key of numbers (``op`` x ``op.peak``) ``factors.md`` and ``factors.png``.
 
     python -m surrogate.training.report SWEEP_DIR [--thresholds 0.5 0.8 0.9]
 
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from surrogate.training.atomic import write_atomic
+from surrogate.training.report import factors
 from surrogate.training.report.significance import LEVEL, compare, holm, mark, verdict
 from surrogate.training.report.sweep_plan import planned_jobs
 
@@ -67,6 +69,7 @@ METRIC_TITLES = {
     "grad_cosine": "cosine to the relaxed gradient",
     "saturated": "saturated latent weights",
     "step": "quantizer step",
+    "firing_rate": "firing rate",
 }
 # Each diagnostic's y axis: what it measures, and its range (None: from the data, from 0).
 METRIC_AXES = {
@@ -76,6 +79,7 @@ METRIC_AXES = {
     "grad_cosine": ("cosine (hard vs relaxed)", (-1.0, 1.0)),
     "saturated": ("share of latent |w| >= 1", (0.0, 1.0)),
     "step": ("step size s", None),
+    "firing_rate": ("share of neurons firing a step", (0.0, 1.0)),
 }
 # What a run without a "headline" in its metrics.json is ranked by.
 DEFAULT_HEADLINE = {"metric": "test_acc", "higher_is_better": True}
@@ -761,7 +765,21 @@ def write_report(sweep_dir: str | Path, thresholds: Sequence[float] = THRESHOLDS
     write_atomic(sweep_dir / "comparison.md", lambda p: p.write_text(md))
     plot(runs, sweep_dir / "convergence.png", title, summary.headline)
     plot_diagnostics(runs, sweep_dir / "diagnostics.png", title, summary.headline)
+    write_factors(runs, sweep_dir, title, summary.headline)
     return runs
+
+
+def write_factors(runs: Sequence[Run], sweep_dir: Path, title: str, head: Headline) -> bool:
+    """``factors.md`` and ``factors.png`` (``surrogate.training.report.factors``) where the sweep
+    crosses a key of names with a key of numbers; False, and no files, elsewhere."""
+    swept, groups = group(runs)
+    found = factors.find(swept, groups, head.metric, head.higher_is_better)
+    if found is None:
+        return False
+    md = factors.to_markdown(found)
+    write_atomic(sweep_dir / "factors.md", lambda p: p.write_text(md))
+    factors.plot(found, sweep_dir / "factors.png", title)
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -783,6 +801,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print((args.sweep_dir / "comparison.md").read_text())
     extra = ", diagnostics.png" if (args.sweep_dir / "diagnostics.png").is_file() else ""
+    if (args.sweep_dir / "factors.md").is_file():
+        print((args.sweep_dir / "factors.md").read_text())
+        extra += ", factors.md, factors.png"
     print(f"wrote comparison.csv, comparison.md, convergence.png{extra} in {args.sweep_dir}")
     return 0
 
