@@ -83,6 +83,17 @@ RANGES: dict[str, Range] = {
     "data.num_workers": Range(0, integer=True),
     "data.train_subset": Range(1, integer=True, nullable=True),
     "data.image_size": Range(1, integer=True, nullable=True),
+    # The spike data sets' keys (data=randman, data=shd), null where the data set does not read
+    # them; the reader refuses null for a key it reads.
+    "data.units": Range(1, integer=True, nullable=True),
+    "data.classes": Range(2, integer=True, nullable=True),
+    "data.steps": Range(1, integer=True, nullable=True),
+    "data.manifold_dim": Range(1, integer=True, nullable=True),
+    "data.smoothness": Range(0, nullable=True),
+    "data.samples_per_class": Range(1, integer=True, nullable=True),
+    "data.generator_seed": Range(0, 2**32 - 1, integer=True, nullable=True),
+    "data.time_steps": Range(1, integer=True, nullable=True),
+    "data.duration": Range(0, low_open=True, nullable=True),
     "data.cnn_size.channels": COUNT,  # each entry
     "data.cnn_size.groups": COUNT,
     "trainer.max_epochs": COUNT,

@@ -35,7 +35,7 @@ def test_an_unknown_name_lists_the_registered_ones():
         dataset("x")
     assert str(err.value) == (
         "data.name: unknown 'x'; choose one of: "
-        "cifar10, digits, fashion_mnist, image_folder, kmnist, mnist"
+        "cifar10, digits, fashion_mnist, image_folder, kmnist, mnist, randman, shd"
     )
     with pytest.raises(ValueError, match="data.name: unknown 'svhn'"):
         DataModule("svhn")

@@ -100,6 +100,20 @@ class DataConfig:
     train_subset: int | None = MISSING
     image_size: int | None = MISSING  # image_folder: resize to image_size x image_size
     cnn_size: CNNSize = field(default_factory=CNNSize)
+    # The spike data sets' own keys, null in the other data sets' YAML (unused there).
+    # data=randman: each class a random manifold of manifold_dim dimensions, smoothness its
+    # Fourier amplitudes' decay 1/k^smoothness; samples_per_class points of each; each of the
+    # units spikes once in steps time steps; generated from generator_seed.
+    units: int | None = MISSING
+    classes: int | None = MISSING
+    steps: int | None = MISSING
+    manifold_dim: int | None = MISSING
+    smoothness: float | None = MISSING
+    samples_per_class: int | None = MISSING
+    generator_seed: int | None = MISSING
+    # data=shd: the spikes of the first duration seconds binned into time_steps steps.
+    time_steps: int | None = MISSING
+    duration: float | None = MISSING
 
 
 @dataclass

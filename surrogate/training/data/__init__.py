@@ -7,7 +7,10 @@ finds its files under ``data.root``, downloads them if it can, and reads them in
 ``base.check_arrays`` checks; ``datamodule`` splits, normalizes and batches any of them.
 
 Built in: ``digits`` (scikit-learn's, no files), ``mnist``, ``fashion_mnist``, ``kmnist`` (four IDX
-files), ``cifar10`` (python batches) and ``image_folder`` (a user's own images).
+files), ``cifar10`` (python batches), ``image_folder`` (a user's own images), and two of spike
+trains: ``randman`` (Zenke & Vogels' random manifolds, generated from a seed, no files) and ``shd``
+(the Spiking Heidelberg Digits, two HDF5 files). A data set of spike trains sets
+``DataSet.spikes``: its 0/1 examples reach the model as they are, not standardized.
 
 Imports no Lightning: the config check uses it before a run starts.
 """

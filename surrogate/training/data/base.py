@@ -80,6 +80,9 @@ class DataSet:
     # The brightest value an image can hold (255 for 8-bit images): ``data.scale=unit`` divides by
     # it. None: the data set has no such bound, and only standardizes.
     pixel_max: float | None = None
+    # The examples are 0/1 spike trains (T, F): they reach the model as they are, neither
+    # standardized nor rescaled (``datamodule.split``), and ``check_arrays`` refuses another value.
+    spikes = False
     can_download = False  # ``download`` fetches the files
     shape_reads_files = False  # ``shape`` reads the files (else it is known without them)
 
@@ -109,7 +112,8 @@ class DataSet:
         """The shape and the (train, test) arrays, checked against it (``check_arrays``)."""
         shape = self.shape(root, **options)
         train, test = self.read(root, shape, **options)
-        check_arrays(self.name, shape, [part for part in (train, test) if part is not None])
+        parts = [part for part in (train, test) if part is not None]
+        check_arrays(self.name, shape, parts, spikes=self.spikes)
         return shape, train, test
 
 
@@ -128,10 +132,28 @@ class FixedShape(DataSet):
         return self.SHAPE
 
 
-def check_arrays(name: str, shape: DataShape, parts: Iterable[Part]) -> None:
+def required(name: str, **values):
+    """``values`` as they are, or ValueError naming the first that is null: data set ``name``
+    reads it (its YAML sets it; ``RANGES`` lets it be null for the data sets that do not)."""
+    for key, value in values.items():
+        if value is None:
+            raise ValueError(f"data.{key}: data={name} reads it; set it, got null")
+    return values.values()
+
+
+def refuse_image_size(name: str, image_size) -> None:
+    """``data.image_size`` resizes the images of image_folder; refuse it for data set ``name``."""
+    if image_size is not None:
+        raise ValueError(
+            f"data.image_size: resizes data=image_folder only; {name} is not images: leave it "
+            f"null, got {image_size!r}"
+        )
+
+
+def check_arrays(name: str, shape: DataShape, parts: Iterable[Part], spikes: bool = False) -> None:
     """Raise DataError, naming the file, unless every split's examples and labels fit ``shape``:
     at least one example, each of ``shape.input_shape``, one integer label per example in
-    [0, num_classes)."""
+    [0, num_classes), and, if ``spikes``, every value of the examples 0 or 1."""
     kind = shape.kind
     for x, y, x_source, y_source in parts:
         if len(x) == 0:
@@ -154,6 +176,22 @@ def check_arrays(name: str, shape: DataShape, parts: Iterable[Part]) -> None:
             raise DataError(
                 f"{y_source}: label {y[bad[0]]} at index {bad[0]} is out of range; "
                 f"{name} labels are 0 to {shape.num_classes - 1}"
+            )
+        if spikes:
+            check_spikes(name, x, x_source)
+
+
+def check_spikes(name: str, x: np.ndarray, source) -> None:
+    """Raise DataError, naming ``source`` and the first bad example, unless every value of
+    ``x`` (N, ...) is 0 or 1 (a thousand examples at a time: a large set is not copied whole)."""
+    for start in range(0, len(x), 1000):
+        chunk = x[start : start + 1000]
+        bad = np.flatnonzero(((chunk != 0) & (chunk != 1)).reshape(len(chunk), -1).any(axis=1))
+        if bad.size:
+            values = np.unique(chunk[bad[0]])
+            raise DataError(
+                f"{source}: example {start + bad[0]} holds the values {values[:6].tolist()}; "
+                f"{name} examples are spike trains, every value 0 or 1"
             )
 
 

@@ -1,6 +1,6 @@
-"""The data module: any registered data set held in memory as normalized float tensors, with fixed
-stratified splits and a shuffling order drawn per epoch from the seed (the data set's reader,
-``surrogate.training.data``, finds and reads the files).
+"""The data module: any registered data set held in memory as normalized float tensors (spike
+trains as they are, 0/1), with fixed stratified splits and a shuffling order drawn per epoch from
+the seed (the data set's reader, ``surrogate.training.data``, finds and reads the files).
 """
 
 from __future__ import annotations
@@ -44,7 +44,16 @@ def load_splits(
     shape, train, test = reader.load(root, **options)
     pixel_max = reader.pixel_max if scale == "unit" else None
     return split(
-        name, shape, train, test, val_fraction, test_fraction, seed, train_subset, pixel_max
+        name,
+        shape,
+        train,
+        test,
+        val_fraction,
+        test_fraction,
+        seed,
+        train_subset,
+        pixel_max,
+        reader.spikes,
     )
 
 
@@ -63,16 +72,18 @@ def split(
     seed: int,
     train_subset: int | None = None,
     pixel_max: float | None = None,
+    spikes: bool = False,
 ) -> dict[str, TensorDataset]:
     """Data set ``name``'s arrays in fixed, stratified ``{"train", "val", "test"}`` splits,
-    normalized.
+    normalized (unless ``spikes``).
 
     A data set without a test split (``test`` None) has ``test_fraction`` of it held out.
     ``train_subset`` then keeps a stratified sample of that many training examples (drawn with
     ``seed``; the test set stays whole). Validation is ``val_fraction`` of the training examples.
     Normalization uses the training split's mean and std per channel (images) or feature
     (sequences); with ``pixel_max`` it divides by that instead, and every value must then lie in
-    [0, 1] (``DataError`` naming the split's file otherwise).
+    [0, 1] (``DataError`` naming the split's file otherwise). With ``spikes`` (a data set of 0/1
+    spike trains, ``DataSet.spikes``) the examples stay as they are, only made float32.
     """
     noun = f"{shape.kind}s"
     train_x, train_y = train.x, train.y
@@ -100,7 +111,9 @@ def split(
     train_x, val_x, train_y, val_y = _split(
         train_x, train_y, noun, "data.val_fraction", val_fraction, seed, test_size=val_fraction
     )
-    if pixel_max is not None:
+    if spikes:  # 0/1 as they are: standardizing would turn each spike into a unit's own number
+        mean = std = None
+    elif pixel_max is not None:
         sources = (train.x_source, train.x_source, (test or train).x_source)
         for x, source in zip((train_x, val_x, test_x), sources, strict=True):
             check_unit(x, pixel_max, source)
@@ -111,7 +124,9 @@ def split(
         std = train.std(dim=STATISTICS_OVER[shape.kind], keepdim=True)
 
     def tensors(x, y):
-        x = (torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32) - mean) / std
+        x = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32)
+        if mean is not None:
+            x = (x - mean) / std
         return TensorDataset(x, torch.as_tensor(np.asarray(y), dtype=torch.long))
 
     return {
@@ -156,7 +171,8 @@ class DataModule(pl.LightningDataModule):
 
     Takes the data config's keys; ``options`` are the data set's own (``image_size``), passed on
     to its reader, which ignores the others (``cnn_size`` is the model's). ``scale`` is the
-    task's: ``standard`` (mean 0, std 1 per channel) or ``unit`` (pixel intensities in [0, 1]).
+    task's: ``standard`` (mean 0, std 1 per channel) or ``unit`` (pixel intensities in [0, 1]);
+    a data set of spike trains (``DataSet.spikes``) is neither: its 0/1 values stay as they are.
     """
 
     def __init__(
@@ -209,6 +225,7 @@ class DataModule(pl.LightningDataModule):
                 self.split_seed,
                 self.train_subset,
                 self.dataset.pixel_max if self.scale == "unit" else None,
+                self.dataset.spikes,
             )
 
     def _loader(self, split: str, sampler=None) -> DataLoader:
