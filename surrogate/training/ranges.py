@@ -76,6 +76,7 @@ BATCHES = Range(0, 1, batches_from=0)
 RANGES: dict[str, Range] = {
     "seed": SEED,
     "threads": Range(0, integer=True),
+    "op.peak": Range(0, low_open=True, nullable=True),
     "data.batch_size": COUNT,
     "data.val_fraction": FRACTION,
     "data.test_fraction": Range(0, 1, high_open=True),  # 0: the data set has its own test split

@@ -60,6 +60,7 @@ class OpConfig:
     argmax: EstimatorNode = field(default_factory=EstimatorNode)
     layers: list[LayerNode] = field(default_factory=list)
     reference: bool = False  # shown as a reference (not a contender) in a sweep's report
+    peak: float | None = None  # every smooth estimator's bump rescaled to p(0) = peak
 
 
 @dataclass
