@@ -11,7 +11,8 @@ is made from ``benchmarks/results/NAME/comparison.csv``, the report that
 ``compare_fashion`` and ``schedules_fashion``, whose experiments pick those thresholds; ``0.8 0.85``
 for ``compare_bnn`` and ``compare_bits``, ``0.85 0.89`` for ``bnn_default``).
 ``NAME.diagnostics`` is the table of the same report's final hard-op diagnostics, and
-``NAME.headline`` the short table of its headline metric alone (the README's). A report that
+``NAME.headline`` the short table of its headline metric alone (the README's), and
+``NAME.factors`` its ``factors.md`` (a sweep of op x op.peak: the grid, the ANOVA, the verdict). A report that
 writes its own table (``gradient_quality``) is shown as it wrote it.
 """
 
@@ -115,6 +116,14 @@ def headline_table(name: str) -> str:
     return "\n".join(lines)
 
 
+def factors_table(name: str) -> str:
+    """The report's ``factors.md`` (a names x numbers sweep: its grid, ANOVA and verdict) without
+    its title, headings one level down."""
+    text = (RESULTS / name / "factors.md").read_text()
+    body = [line for line in text.splitlines() if not line.startswith("# ")]
+    return "\n".join("#" + line if line.startswith("## ") else line for line in body).strip()
+
+
 def table(name: str) -> str:
     """The Markdown table of ``benchmarks/results/NAME/comparison.csv``."""
     if name in OWN_TABLES:
@@ -124,6 +133,8 @@ def table(name: str) -> str:
         return diagnostics_table(name.removesuffix(".diagnostics"))
     if name.endswith(".headline"):
         return headline_table(name.removesuffix(".headline"))
+    if name.endswith(".factors"):
+        return factors_table(name.removesuffix(".factors"))
     rows, columns = _read(name)
     swept, metric = columns[: columns.index("seeds")], _headline(columns)
     short = metric.removeprefix("test_")

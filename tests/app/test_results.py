@@ -43,7 +43,9 @@ def test_each_report_is_recomputed_from_its_runs(name, tmp_path):
     shutil.copytree(RESULTS / name, copy, ignore=shutil.ignore_patterns("comparison.*", "*.png"))
     runs = write_report(copy, THRESHOLDS.get(name, (0.5, 0.8, 0.9)))
     assert runs and all(r.status == "finished" for r in runs)
-    for report in ("comparison.csv", "comparison.md"):
+    reports = ["comparison.csv", "comparison.md"]
+    reports += ["factors.md"] if (RESULTS / name / "factors.md").is_file() else []
+    for report in reports:
         assert (copy / report).read_text() == (RESULTS / name / report).read_text(), report
 
 
