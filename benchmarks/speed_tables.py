@@ -123,9 +123,44 @@ def binary_layers_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def lif_speed_table(report: dict) -> str:
+    """Forward plus backward of one LIF layer, ours against snnTorch and SpikingJelly, and what
+    each keeps for backward."""
+    lines = [
+        "| T × B × N | arm | median ms | / ours (quartiles) | saved for backward | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for found in report["steps"].values():
+        where = "×".join(map(str, found["input"]))
+        for v in found["arms"].values():
+            what = f"`{v['module']}`"
+            if "error" in v:
+                why = v["error"].replace("|", "\\|").replace("\n", " ")
+                lines.append(f"| {where} | {what} | not run: {why} | — | — | — |")
+                continue
+            ratio = f"{v['over_ours']:.2f}x"
+            if "over_ours_quartiles" in v:
+                low, high = v["over_ours_quartiles"]
+                ratio += f" ({low:.2f}–{high:.2f})"
+            saved = "—"
+            if "saved" in v:
+                saved = f"{v['saved']['bump_inputs']:.2f} × T·B·N·4 B"
+            target = "—"
+            if "target" in v:
+                target = f"ours >= {v['target']}x faster, {'met' if v['met'] else 'missed'}"
+            elif "limit" in v.get("saved", {}):
+                met = "met" if v["saved"]["met"] else "missed"
+                target = f"saved <= {v['saved']['limit']} × T·B·N·4 B, {met}"
+            ms = f"{v['ms']:.1f}"
+            if v["module"].startswith("torch.compile"):
+                ms += f" (first call, compiling: {v['first_call_s']:.0f} s)"
+            lines.append(f"| {where} | {what} | {ms} | {ratio} | {saved} | {target} |")
+    return "\n".join(lines)
+
+
 SECTIONS = {"steps": steps_table, "process": process_table, "concurrent": concurrent_table}
 # Reports whose whole body is one table, by name.
-REPORTS = {"binary_layers_cpu": binary_layers_table}
+REPORTS = {"binary_layers_cpu": binary_layers_table, "lif_speed_cpu": lif_speed_table}
 
 
 def table(name: str) -> str:
