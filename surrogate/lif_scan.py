@@ -51,12 +51,17 @@ class LIFScan(torch.autograd.Function):
         saved: list[Tensor] = []  # the estimator's tensors, per_step of them per step
         zs: list[Tensor] = []  # z_t, kept for the zero reset's ∂L/∂s_t (shared with saved's)
         u = torch.zeros_like(x[0])
+        plain = type(est).forward is Estimator.forward  # the hard step, then est.save
         for t in range(steps):
-            v = torch.mul(u, beta).add_(x[t])  # β·u + x, rounded as the step-by-step loop
+            v = torch.add(x[t], u, alpha=beta)  # as the step-by-step loop rounds β·u + x
             z = v - threshold
-            s, kept = est.forward(STEP, z, False)
-            saved += kept
-            spikes[t] = s
+            if plain:  # STEP.exact, written straight into the output
+                s = torch.clamp(z, 0, 1, out=spikes[t]).ceil_().abs_()
+                saved += est.save(STEP, z)
+            else:
+                s, kept = est.forward(STEP, z, False)
+                saved += kept
+                spikes[t] = s
             if reset == "subtract":
                 u = torch.sub(v, s, alpha=threshold)  # θ·s is exact: s is 0 or 1
             elif reset == "zero":
@@ -90,9 +95,11 @@ class LIFScan(torch.autograd.Function):
             elif e is not None and not detach and reset == "zero":
                 g = torch.addcmul(g, zs[t] + threshold, e, value=-1.0)
             dv = est.grad(STEP, g, *saved[t * per_step : (t + 1) * per_step])
-            if e is not None:
-                dv = dv + (e.masked_fill(fired[t], 0.0) if fired is not None else e)
-            grad_x[t] = dv
+            if e is None:
+                grad_x[t] = dv
+            else:
+                kept = e.masked_fill(fired[t], 0.0) if fired is not None else e
+                dv = torch.add(dv, kept, out=grad_x[t])
             if t:
                 e = dv * beta
                 if grad_membranes is not None:

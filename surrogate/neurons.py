@@ -156,7 +156,8 @@ class LIF(nn.Module):
         s: torch.Tensor | None = None
         spikes, membranes = [], []
         for x_t in x.unbind(0):
-            v = beta * u + x_t
+            # a fixed β: x + β·u in one op, rounded as the one-node loop rounds it
+            v = torch.add(x_t, u, alpha=beta) if isinstance(beta, float) else beta * u + x_t
             if self.recurrent is not None and s is not None:
                 v = v + self.recurrent(s)
             theta = threshold if a is None else threshold + self.adaptation * a
