@@ -123,3 +123,20 @@ def test_a_csnn_run_gives_every_neuron_the_op_estimator_and_records_firing_rates
     rates = metrics["diagnostics"]["neurons.1.spike/firing_rate"]
     assert len(rates) == 2 and all(0 < r < 1 for r in rates)
     assert 0 <= metrics["test_acc"] <= 1
+
+
+def test_an_rsnn_run_on_randman_trains_every_neuron_kind_through_the_op_estimator(tmp_path):
+    overrides = ["model=rsnn", "data=randman", "data.samples_per_class=30", "model.neuron=alif",
+                 "op=atan", "op.peak=4", *FAST, "callbacks.diagnostics_every=1"]  # fmt: skip
+    metrics = run(compose_config(overrides, tmp_path), tmp_path / "run", "rsnn")
+    layer = metrics["layer_estimators"]["layers.1.spike"]
+    assert (layer["name"], layer["alpha"]) == ("atan", 8.0)  # op.peak=4: the bump 4 times as tall
+    assert 0 <= metrics["diagnostics"]["layers.1.spike/firing_rate"][-1] <= 1
+
+
+def test_a_schedule_anneals_every_neurons_spike(tmp_path):
+    overrides = ["model=csnn", "op=sigmoid", "schedule=anneal_beta", *FAST]
+    metrics = run(compose_config(overrides, tmp_path), tmp_path / "run", "anneal")
+    layers = metrics["layer_estimators"]
+    assert set(layers) == {"neurons.0.spike", "neurons.1.spike"}
+    assert {layer["beta"] for layer in layers.values()} == {16.0}  # the schedule's end
