@@ -158,9 +158,35 @@ def lif_speed_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def csnn_snntorch_table(report: dict) -> str:
+    """The app's convolutional spiking network against the same network in snnTorch: test accuracy
+    over seeds and the median training step."""
+    seeds = ", ".join(map(str, report["sizing"]["seeds"]))
+    lines = [
+        f"| network | test accuracy, mean ± std (seeds {seeds}) | per seed | step ms, median "
+        "(batch 128) | / ours (per seed) |",
+        "|---|---|---|---|---|",
+    ]
+    summary = report["summary"]
+    what = {"ours": "`SpikingCNN` (`surrogate.LIF`)", "snntorch": "snnTorch (`snn.Leaky` loops)"}
+    for name, v in summary.items():
+        accuracy = f"{100 * v['test_accuracy_mean']:.2f} ± {100 * v['test_accuracy_std']:.2f} %"
+        if "welch_p_accuracy" in v:
+            accuracy += f" (Welch p = {v['welch_p_accuracy']:.2f} against ours)"
+        per_seed = ", ".join(f"{100 * a:.2f}" for a in v["test_accuracies"])
+        ratio = "1.00x"
+        if "step_ms_over_ours" in v:
+            each = ", ".join(f"{r:.2f}" for r in v["step_ms_over_ours_per_seed"])
+            ratio = f"{v['step_ms_over_ours']:.2f}x ({each})"
+        lines.append(f"| {what.get(name, name)} | {accuracy} | {per_seed} | "
+                     f"{v['step_ms_median']:.0f} | {ratio} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 SECTIONS = {"steps": steps_table, "process": process_table, "concurrent": concurrent_table}
 # Reports whose whole body is one table, by name.
 REPORTS = {"binary_layers_cpu": binary_layers_table, "lif_speed_cpu": lif_speed_table}
+REPORTS["csnn_snntorch_cpu"] = csnn_snntorch_table  # benchmarks/csnn_snntorch.py --json
 
 
 def table(name: str) -> str:
