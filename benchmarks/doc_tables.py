@@ -10,10 +10,10 @@ is made from ``benchmarks/results/NAME/comparison.csv``, the report that
 ``metrics.json`` in that folder (add ``--thresholds 0.8 0.85 0.9`` for the Fashion-MNIST ones,
 ``compare_fashion`` and ``schedules_fashion``, whose experiments pick those thresholds; ``0.8 0.85``
 for ``compare_bnn`` and ``compare_bits``, ``0.85 0.89`` for ``bnn_default``).
-``NAME.diagnostics`` is the table of the same report's final hard-op diagnostics, and
+``NAME.diagnostics`` is the table of the same report's final hard-op diagnostics,
 ``NAME.headline`` the short table of its headline metric alone (the README's), and
-``NAME.factors`` its ``factors.md`` (a sweep of op x op.peak: the grid, the ANOVA, the verdict). A report that
-writes its own table (``gradient_quality``) is shown as it wrote it.
+``NAME.factors`` its ``factors.md`` (a sweep of op x op.peak: the grid, the ANOVA, the verdict).
+A report that writes its own table (``gradient_quality``) is shown as it wrote it.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def test_bad_layout_is_refused_by_both_twins(kwargs, words):
 
 def test_an_unknown_model_names_the_registered_ones():
     message = (
-        r"model.name: unknown 'resnet'; choose one of: bnn, cat_vae, cnn, csnn, custom, plain_cnn, qcnn, rsnn"
+        r"model.name: unknown 'resnet'; choose one of: bnn, cat_vae, cnn, csnn, custom, "
+        r"plain_cnn, qcnn, rsnn"
     )
     with pytest.raises(ValueError, match=message):
         build_model({**CNN, "name": "resnet"}, DataShape((1, 8, 8), 10))
