@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from surrogate.training.atomic import write_atomic
 from surrogate.training.report.significance import LEVEL
 
-UNSET = ""
+UNSET = ("", "null")  # a configuration that sets no number: the key left out, or set to null
 
 
 @dataclass
@@ -63,8 +63,8 @@ def find(swept: Sequence[str], groups: dict, metric: str, higher: bool) -> Facto
     exactly one key of names with one key of at least three numbers."""
     numeric = [
         i for i, key in enumerate(swept)
-        if len({v for vs in groups for v in [vs[i]] if v != UNSET}) >= 3
-        and all(_number(vs[i]) is not None for vs in groups if vs[i] != UNSET)
+        if len({v for vs in groups for v in [vs[i]] if v not in UNSET}) >= 3
+        and all(_number(vs[i]) is not None for vs in groups if vs[i] not in UNSET)
     ]  # fmt: skip
     if len(swept) != 2 or len(numeric) != 1:
         return None
@@ -74,8 +74,8 @@ def find(swept: Sequence[str], groups: dict, metric: str, higher: bool) -> Facto
     plain: dict[str, list[float]] = {}
     for values, runs in groups.items():
         scores = [r.metrics[metric] for r in runs if r.metrics and metric in r.metrics]
-        if values[n] == UNSET:
-            plain[values[k] or UNSET] = scores
+        if values[n] in UNSET:
+            plain[values[k]] = scores
         else:
             number = _number(values[n])
             assert number is not None
