@@ -9,7 +9,8 @@ is made from ``benchmarks/results/NAME/comparison.csv``, the report that
 ``python -m surrogate.training.report benchmarks/results/NAME`` rebuilds from the runs'
 ``metrics.json`` in that folder (add ``--thresholds 0.8 0.85 0.9`` for the Fashion-MNIST ones,
 ``compare_fashion`` and ``schedules_fashion``, whose experiments pick those thresholds; ``0.8 0.85``
-for ``compare_bnn`` and ``compare_bits``, ``0.85 0.89`` for ``bnn_default``).
+for ``compare_bnn``, ``compare_bits`` and ``compare_csnn``, ``0.85 0.89`` for ``bnn_default`` and
+``csnn_default``, ``0.5 0.8 0.9`` for ``snn_shapes``).
 ``NAME.diagnostics`` is the table of the same report's final hard-op diagnostics,
 ``NAME.headline`` the short table of its headline metric alone (the README's), and
 ``NAME.factors`` its ``factors.md`` (a sweep of op x op.peak: the grid, the ANOVA, the verdict).
@@ -42,6 +43,8 @@ THRESHOLDS = {
     "compare_bnn": ("0.85",),
     "compare_bits": ("0.85",),
     "bnn_default": ("0.85", "0.89"),
+    "compare_csnn": ("0.85",),
+    "csnn_default": ("0.85", "0.89"),
 }
 # Reports that write their own Markdown table: NAME is benchmarks/results/NAME/NAME.md's table.
 OWN_TABLES = ("gradient_quality",)
