@@ -112,7 +112,7 @@ def test_plain_cnn_trains_exactly_like_the_built_in_cnn(preset, tmp_path):
     [
         (["model=plain_cnn", "model.apply_estimators=swap"], ["swap", "PlainCNN", "intercept"]),
         (["model.apply_estimators=patch"], ["'patch'", "swap, intercept, both"]),
-        (["model.name=resnet"], ["'resnet'", "cnn, custom, plain_cnn"]),
+        (["model.name=resnet"], ["'resnet'", "cnn, csnn, custom, plain_cnn"]),
     ],
 )
 def test_bad_model_config_fails_validation(overrides, words, tmp_path):
