@@ -51,9 +51,10 @@ class LIFScan(torch.autograd.Function):
         saved: list[Tensor] = []  # the estimator's tensors, per_step of them per step
         zs: list[Tensor] = []  # z_t, kept for the zero reset's ∂L/∂s_t (shared with saved's)
         u = torch.zeros_like(x[0])
+        v = torch.empty_like(u)  # v and u live in two buffers, reused every step
         plain = type(est).forward is Estimator.forward  # the hard step, then est.save
         for t in range(steps):
-            v = torch.add(x[t], u, alpha=beta)  # as the step-by-step loop rounds β·u + x
+            torch.add(x[t], u, alpha=beta, out=v)  # as the step-by-step loop rounds β·u + x
             z = v - threshold
             if plain:  # STEP.exact, written straight into the output
                 s = torch.clamp(z, 0, 1, out=spikes[t]).ceil_().abs_()
@@ -63,12 +64,12 @@ class LIFScan(torch.autograd.Function):
                 saved += kept
                 spikes[t] = s
             if reset == "subtract":
-                u = torch.sub(v, s, alpha=threshold)  # θ·s is exact: s is 0 or 1
+                torch.sub(v, s, alpha=threshold, out=u)  # θ·s is exact: s is 0 or 1
             elif reset == "zero":
-                u = torch.addcmul(v, v, s, value=-1.0)
+                torch.addcmul(v, v, s, value=-1.0, out=u)
                 zs.append(z)
             else:
-                u = v
+                u, v = v, u
             if membranes is not None:
                 membranes[t] = u
         fired = [spikes.to(torch.bool)] if reset == "zero" else []
@@ -87,13 +88,14 @@ class LIFScan(torch.autograd.Function):
         fired = rest[0] if reset == "zero" else None
         zs = rest[1:]
         grad_x = torch.empty_like(grad_spikes)
+        g_buffer, e_buffer = torch.empty_like(grad_spikes[0]), torch.empty_like(grad_spikes[0])
         e = None if grad_membranes is None else grad_membranes[-1]  # ∂L/∂u_t; None: zero
         for t in reversed(range(steps)):
             g = grad_spikes[t]
             if e is not None and not detach and reset == "subtract":
-                g = torch.sub(g, e, alpha=threshold)
+                g = torch.sub(g, e, alpha=threshold, out=g_buffer)
             elif e is not None and not detach and reset == "zero":
-                g = torch.addcmul(g, zs[t] + threshold, e, value=-1.0)
+                g = torch.addcmul(g, zs[t] + threshold, e, value=-1.0, out=g_buffer)
             dv = est.grad(STEP, g, *saved[t * per_step : (t + 1) * per_step])
             if e is None:
                 grad_x[t] = dv
@@ -101,7 +103,7 @@ class LIFScan(torch.autograd.Function):
                 kept = e.masked_fill(fired[t], 0.0) if fired is not None else e
                 dv = torch.add(dv, kept, out=grad_x[t])
             if t:
-                e = dv * beta
+                e = torch.mul(dv, beta, out=e_buffer)
                 if grad_membranes is not None:
-                    e = e.add_(grad_membranes[t - 1])
+                    e.add_(grad_membranes[t - 1])
         return grad_x, None, None, None, None, None, None
