@@ -130,6 +130,13 @@ class LIF(nn.Module):
                 f"axis; got shape {tuple(x.shape)}"
             )
         check_floating(type(self).__name__, x)
+        if self.recurrent is not None:
+            features = self.recurrent.in_features
+            if x.dim() != 3 or x.shape[-1] != features:
+                raise ValueError(
+                    f"{type(self).__name__}: the input must be (T, B, features={features}); got "
+                    f"shape {tuple(x.shape)}"
+                )
 
     def _scans(self) -> bool:
         """Whether the loop runs as one ``LIFScan`` node (see the module docstring)."""
@@ -178,10 +185,12 @@ class LIF(nn.Module):
         return (out, torch.stack(membranes)) if self.return_membrane else out
 
     def extra_repr(self) -> str:
+        features = "" if self.recurrent is None else f"features={self.recurrent.in_features}, "
+        adaptive = f", adaptation={self.adaptation}, rho={self.rho}" if self.adaptation else ""
         return (
-            f"beta={self.beta_value}, threshold={self.threshold_value}, reset={self.reset!r}, "
-            f"detach_reset={self.detach_reset}, learn_beta={self.learn_beta}, "
-            f"learn_threshold={self.learn_threshold}"
+            f"{features}beta={self.beta_value}, threshold={self.threshold_value}, "
+            f"reset={self.reset!r}, detach_reset={self.detach_reset}, "
+            f"learn_beta={self.learn_beta}, learn_threshold={self.learn_threshold}{adaptive}"
         )
 
 
@@ -199,22 +208,8 @@ class RecurrentLIF(LIF):
         super().__init__(beta, threshold, **kwargs)
         self.recurrent = _recurrent_weight(type(self).__name__, features)
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        super()._check_input(x)
-        assert self.recurrent is not None
-        features = self.recurrent.in_features
-        if x.dim() != 3 or x.shape[-1] != features:
-            raise ValueError(
-                f"{type(self).__name__}: the input must be (T, B, features={features}); got "
-                f"shape {tuple(x.shape)}"
-            )
 
-    def extra_repr(self) -> str:
-        assert self.recurrent is not None
-        return f"features={self.recurrent.in_features}, {super().extra_repr()}"
-
-
-class ALIF(RecurrentLIF):
+class ALIF(LIF):
     """A LIF layer with an adaptive threshold θ_t = θ + adaptation·a_{t−1}, a_t = ρ·a_{t−1} +
     (1 − ρ)·s_t (Bellec et al. 2018; see the module docstring). ``features`` given: recurrent as
     ``RecurrentLIF``; None: feed-forward, any input (T, B, ...)."""
@@ -235,17 +230,7 @@ class ALIF(RecurrentLIF):
             )
         if not (_number(rho) and 0 <= rho < 1):
             raise ValueError(f"{owner}: rho must be in [0, 1), got {rho!r}")
-        LIF.__init__(self, beta, threshold, **kwargs)
+        super().__init__(beta, threshold, **kwargs)
         if features is not None:
             self.recurrent = _recurrent_weight(owner, features)
         self.adaptation, self.rho = float(adaptation), float(rho)
-
-    def _check_input(self, x: torch.Tensor) -> None:
-        if self.recurrent is not None:
-            super()._check_input(x)
-        else:
-            LIF._check_input(self, x)
-
-    def extra_repr(self) -> str:
-        features = "" if self.recurrent is None else f"features={self.recurrent.in_features}, "
-        return f"{features}{LIF.extra_repr(self)}, adaptation={self.adaptation}, rho={self.rho}"

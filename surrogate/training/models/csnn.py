@@ -31,7 +31,7 @@ from torch import nn
 
 from surrogate import LIF
 from surrogate.training.models import ModelConfig, register_model
-from surrogate.training.models.cnn import feature_count, image_shape
+from surrogate.training.models.cnn import conv_blocks, feature_count, image_shape
 from surrogate.training.ranges import Range
 
 ENCODINGS = ("direct", "rate")
@@ -118,15 +118,11 @@ class SpikingCNN(nn.Module):
         check_choice("readout", readout, READOUTS)
         check_choice("reset", reset, RESETS)
         self.time_steps, self.encoding, self.float_twin = time_steps, encoding, float_twin
-        width = image_shape(input_shape)[0]
-        convs, norms, neurons = [], [], []
-        for out in channels:
-            convs.append(nn.Conv2d(width, out, 3, padding=1, bias=False))
-            norms.append(nn.BatchNorm2d(out))
-            neurons.append(nn.ReLU() if float_twin else LIF(beta, threshold, reset, detach_reset))
-            width = out
+        convs, norms = conv_blocks(image_shape(input_shape)[0], channels)
         self.convs, self.norms = nn.ModuleList(convs), nn.ModuleList(norms)
-        self.neurons = nn.ModuleList(neurons)
+        self.neurons = nn.ModuleList(
+            nn.ReLU() if float_twin else LIF(beta, threshold, reset, detach_reset) for _ in channels
+        )
         features = feature_count(channels, input_shape, None)
         if float_twin:
             self.head: nn.Module = nn.Linear(features, num_classes)
@@ -139,19 +135,18 @@ class SpikingCNN(nn.Module):
                 x = nn.functional.max_pool2d(relu(norm(conv(x))), 2, ceil_mode=True)
             return self.head(x.flatten(1))
         steps, batch = self.time_steps, x.shape[0]
-        first = True
-        for conv, norm, lif in zip(self.convs, self.norms, self.neurons, strict=True):
-            if first and self.encoding == "direct":  # the same image each step: compute once
+        direct = self.encoding == "direct"
+        if not direct:  # rate: each pixel a spike with probability its intensity
+            x = torch.bernoulli(x.clamp(0, 1).expand(steps, *x.shape))
+        blocks = zip(self.convs, self.norms, self.neurons, strict=True)
+        for i, (conv, norm, lif) in enumerate(blocks):
+            if i == 0 and direct:  # the same image each step: computed once
                 current = norm(conv(x)).unsqueeze(0).expand(steps, -1, -1, -1, -1)
             else:
-                if first:  # rate: each pixel a spike with probability its intensity
-                    x = torch.bernoulli(x.clamp(0, 1).expand(steps, *x.shape))
-                flat = norm(conv(x.flatten(0, 1)))
-                current = flat.unflatten(0, (steps, batch))
+                current = norm(conv(x.flatten(0, 1))).unflatten(0, (steps, batch))
             spikes = lif(current)
             x = nn.functional.max_pool2d(spikes.flatten(0, 1), 2, ceil_mode=True)
             x = x.unflatten(0, (steps, batch))
-            first = False
         return self.head(x.flatten(2))
 
 
